@@ -1,0 +1,28 @@
+//! Compiles the protos with protox (no system protoc) and writes the
+//! descriptor set that server reflection serves.
+
+use std::{env, path::PathBuf};
+
+use prost::Message;
+
+const PROTOS: &[&str] = &[
+    "proto/leadqual/v1/verdict.proto",
+    "proto/leadqual/v1/lead.proto",
+    "proto/leadqual/v1/profile.proto",
+    "proto/leadqual/v1/qualification_service.proto",
+];
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    println!("cargo:rerun-if-changed=proto");
+    let descriptors = protox::compile(PROTOS, ["proto"])?;
+    let out_dir = PathBuf::from(env::var("OUT_DIR")?);
+    std::fs::write(
+        out_dir.join("leadqual_descriptor.bin"),
+        descriptors.encode_to_vec(),
+    )?;
+    tonic_prost_build::configure()
+        .build_client(true)
+        .build_server(true)
+        .compile_fds(descriptors)?;
+    Ok(())
+}

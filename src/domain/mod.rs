@@ -1,0 +1,20 @@
+//! The qualification domain: facts, profile, the criteria catalogue and the
+//! pure rule engine. Nothing here does I/O or reads the clock.
+
+pub mod countries;
+pub mod criteria;
+pub mod engine;
+pub mod facts;
+pub mod lead_id;
+pub mod profile;
+pub mod verdict;
+
+#[cfg(test)]
+mod tests;
+
+pub use criteria::{CATALOGUE, Criterion, CriterionDef};
+pub use engine::evaluate;
+pub use facts::{EngagementPattern, Facts, Priority};
+pub use lead_id::{LeadId, RequestId};
+pub use profile::{BusinessHours, Profile, Thresholds};
+pub use verdict::{Evaluation, Outcome, Signal, SignalStatus, Stage, StageBreakdown};

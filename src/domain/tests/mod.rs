@@ -1,0 +1,1 @@
+//! Engine tests: one per rule edge, plus property tests.
