@@ -10,6 +10,8 @@ const PROTOS: &[&str] = &[
     "proto/leadqual/v1/lead.proto",
     "proto/leadqual/v1/profile.proto",
     "proto/leadqual/v1/qualification_service.proto",
+    // Served by reflection so clients can decode rich error details.
+    "proto/google/rpc/error_details.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

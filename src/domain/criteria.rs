@@ -60,7 +60,10 @@ impl Criterion {
     }
 
     pub fn from_code(code: &str) -> Option<Criterion> {
-        CATALOGUE.iter().find(|d| d.code == code).map(|d| d.criterion)
+        CATALOGUE
+            .iter()
+            .find(|d| d.code == code)
+            .map(|d| d.criterion)
     }
 
     /// The catalogue entry.
@@ -91,7 +94,10 @@ impl<'de> Deserialize<'de> for Criterion {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Finding {
     /// The rule matched; evidence and remedy are for a sales rep.
-    Fired { evidence: String, remedy: String },
+    Fired {
+        evidence: String,
+        remedy: String,
+    },
     Clear,
     /// The rule could not be evaluated: facts are missing or a ratio has a
     /// zero denominator.
@@ -418,12 +424,7 @@ fn outside_range(
 }
 
 /// Case-insensitive membership; an empty list does not restrict.
-fn not_in_list(
-    value: Option<&str>,
-    fact: &'static str,
-    list: &[String],
-    what: &str,
-) -> Finding {
+fn not_in_list(value: Option<&str>, fact: &'static str, list: &[String], what: &str) -> Finding {
     if list.is_empty() {
         return Finding::Clear;
     }
@@ -434,8 +435,14 @@ fn not_in_list(
         Finding::Clear
     } else {
         fired(
-            format!("{what} \"{v}\" is not among the targeted: {}", list.join(", ")),
-            format!("a {what} among {}, or add \"{v}\" to the profile", list.join(", ")),
+            format!(
+                "{what} \"{v}\" is not among the targeted: {}",
+                list.join(", ")
+            ),
+            format!(
+                "a {what} among {}, or add \"{v}\" to the profile",
+                list.join(", ")
+            ),
         )
     }
 }
@@ -445,12 +452,7 @@ fn same_label(a: &str, b: &str) -> bool {
 }
 
 /// Fires when a count reaches `limit` ("limit 2" fires at 2).
-fn count_at_least(
-    value: Option<i32>,
-    fact: &'static str,
-    limit: i32,
-    what: &str,
-) -> Finding {
+fn count_at_least(value: Option<i32>, fact: &'static str, limit: i32, what: &str) -> Finding {
     let Some(v) = value else {
         return unknown(&[fact]);
     };
@@ -488,7 +490,12 @@ fn ratio_below(
     }
     let ratio = f64::from(n) / f64::from(d);
     if ratio < min {
-        let needed = (min * f64::from(d)).ceil() as i64;
+        let mut needed = (min * f64::from(d)).ceil() as i64;
+        // `min * d` can round up past a whole number (0.28 * 25 is
+        // 7.000000000000001): step back while one fewer still clears.
+        while needed > 0 && (needed - 1) as f64 / f64::from(d) >= min {
+            needed -= 1;
+        }
         fired(
             format!(
                 "{n} of {d} {what} ({:.0}%); at least {:.0}% expected",
@@ -534,7 +541,12 @@ fn revenue_mismatch(f: &Facts, p: &Profile, _: Date) -> Finding {
 }
 
 fn vertical_mismatch(f: &Facts, p: &Profile, _: Date) -> Finding {
-    not_in_list(f.vertical.as_deref(), "vertical", &p.target_verticals, "vertical")
+    not_in_list(
+        f.vertical.as_deref(),
+        "vertical",
+        &p.target_verticals,
+        "vertical",
+    )
 }
 
 fn business_model_mismatch(f: &Facts, p: &Profile, _: Date) -> Finding {
@@ -547,7 +559,12 @@ fn business_model_mismatch(f: &Facts, p: &Profile, _: Date) -> Finding {
 }
 
 fn outside_territory(f: &Facts, p: &Profile, _: Date) -> Finding {
-    not_in_list(f.territory.as_deref(), "territory", &p.territories, "territory")
+    not_in_list(
+        f.territory.as_deref(),
+        "territory",
+        &p.territories,
+        "territory",
+    )
 }
 
 fn country_timezone_mismatch(f: &Facts, p: &Profile, date: Date) -> Finding {
@@ -561,7 +578,10 @@ fn country_timezone_mismatch(f: &Facts, p: &Profile, date: Date) -> Finding {
                         "country {c} is not among the countries we serve: {}",
                         p.countries.join(", ")
                     ),
-                    format!("a lead in {}, or add {c} to the profile", p.countries.join(", ")),
+                    format!(
+                        "a lead in {}, or add {c} to the profile",
+                        p.countries.join(", ")
+                    ),
                 );
             }
             Some(_) => {}

@@ -75,9 +75,11 @@ pub const LEAD_BUSINESS_HOURS: BusinessHours = BusinessHours {
 
 /// Hours by which the lead's business day on `date` overlaps the seller's
 /// business hours. The seller's window is taken on the day before, the day
-/// of and the day after `date`, and the largest overlap counts, so that a
-/// seller far east or west of the lead is measured against the working day
-/// that actually comes nearest.
+/// of and the day after `date`, so that a seller far east or west of the
+/// lead is measured against the working days that actually come nearest;
+/// the windows never overlap each other, and the overlaps with each are
+/// added (a long seller day can touch the lead's day on both sides of the
+/// seller's night).
 pub fn overlap_hours(
     lead_zone: &TimeZone,
     seller_zone: &TimeZone,
@@ -100,7 +102,7 @@ pub fn overlap_hours(
                 0.0
             }
         })
-        .fold(0.0, f64::max)
+        .sum()
 }
 
 fn window(zone: &TimeZone, hours: BusinessHours, day: Date) -> Option<(Timestamp, Timestamp)> {

@@ -36,8 +36,8 @@ pub struct ZoneName {
 impl ZoneName {
     /// Accepts a name known to the IANA time zone database, e.g. `Europe/Berlin`.
     pub fn parse(name: &str) -> Result<Self, String> {
-        let zone = TimeZone::get(name)
-            .map_err(|_| format!("\"{name}\" is not a known IANA time zone"))?;
+        let zone =
+            TimeZone::get(name).map_err(|_| format!("\"{name}\" is not a known IANA time zone"))?;
         Ok(Self {
             name: name.to_owned(),
             zone,
@@ -262,7 +262,10 @@ impl Profile {
             if let Some(v) = value
                 && v < 0
             {
-                out.push(Violation::new(field(name), format!("must be >= 0, got {v}")));
+                out.push(Violation::new(
+                    field(name),
+                    format!("must be >= 0, got {v}"),
+                ));
             }
         };
         non_negative("min_employees", self.min_employees);
@@ -324,7 +327,10 @@ impl Profile {
             ("max_agreed_not_done", t.max_agreed_not_done),
         ] {
             if value < 1 {
-                out.push(Violation::new(field(name), format!("must be >= 1, got {value}")));
+                out.push(Violation::new(
+                    field(name),
+                    format!("must be >= 1, got {value}"),
+                ));
             }
         }
         if t.max_material_repeats_allowed < 0 {
@@ -350,7 +356,10 @@ impl Profile {
             if !(0..=100).contains(&weight) {
                 out.push(Violation::new(
                     field("weights"),
-                    format!("weight of {} must be between 0 and 100, got {weight}", def.code),
+                    format!(
+                        "weight of {} must be between 0 and 100, got {weight}",
+                        def.code
+                    ),
                 ));
             }
         }

@@ -5,9 +5,7 @@ use serde::{Deserialize, Serialize};
 use super::criteria::Criterion;
 
 /// The furthest stage of a B2B sale a lead has reached.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
-)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Stage {
     Identification = 1,

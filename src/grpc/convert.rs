@@ -1,0 +1,550 @@
+//! Conversions between the wire types and the domain. Requests are checked
+//! here field by field, so the application only ever sees valid values;
+//! every bad field becomes one violation naming it.
+
+use jiff::Timestamp;
+
+use crate::domain::countries::is_iso_alpha2;
+use crate::domain::profile::{Violation, ZoneName};
+use crate::domain::{
+    BusinessHours, CATALOGUE, Criterion, EngagementPattern, Evaluation, Facts, LeadId, Outcome,
+    Priority, Profile, RequestId, Signal, SignalStatus, Stage, Thresholds,
+};
+use crate::proto::v1 as pb;
+use crate::qualification::{LeadView, QualifyLead};
+use crate::storage::{ProfileVersion, VerdictRecord};
+
+/// Longest accepted free-text fact or profile label, in characters.
+const MAX_LABEL_CHARS: usize = 200;
+
+pub fn timestamp(ts: Timestamp) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: ts.as_second(),
+        nanos: ts.subsec_nanosecond(),
+    }
+}
+
+// --- requests -------------------------------------------------------------
+
+pub fn lead_id(value: &str, field: &str, violations: &mut Vec<Violation>) -> Option<LeadId> {
+    LeadId::parse(value)
+        .map_err(|e| violations.push(Violation::new(field, e)))
+        .ok()
+}
+
+pub fn qualify_command(request: pb::QualifyLeadRequest) -> Result<QualifyLead, Vec<Violation>> {
+    let mut violations = Vec::new();
+    let lead_id = lead_id(&request.lead_id, "lead_id", &mut violations);
+    let stage = match request.stage {
+        0 => None,
+        n => {
+            let stage = stage_from_wire(n);
+            if stage.is_none() {
+                violations.push(Violation::new("stage", format!("{n} is not a known stage")));
+            }
+            stage
+        }
+    };
+    let facts = facts(request.facts.unwrap_or_default(), "facts", &mut violations);
+    let request_id = if request.request_id.is_empty() {
+        None
+    } else {
+        RequestId::parse(&request.request_id)
+            .map_err(|e| violations.push(Violation::new("request_id", e)))
+            .ok()
+    };
+    match lead_id {
+        Some(lead_id) if violations.is_empty() => Ok(QualifyLead {
+            lead_id,
+            stage,
+            facts,
+            request_id,
+            validate_only: request.validate_only,
+        }),
+        _ => Err(violations),
+    }
+}
+
+pub fn stage_from_wire(n: i32) -> Option<Stage> {
+    match pb::Stage::try_from(n).ok()? {
+        pb::Stage::Unspecified => None,
+        pb::Stage::Identification => Some(Stage::Identification),
+        pb::Stage::Contact => Some(Stage::Contact),
+        pb::Stage::Study => Some(Stage::Study),
+        pb::Stage::Recommendation => Some(Stage::Recommendation),
+    }
+}
+
+pub fn outcome_from_wire(n: i32) -> Option<Outcome> {
+    match pb::Outcome::try_from(n).ok()? {
+        pb::Outcome::Unspecified => None,
+        pb::Outcome::Qualified => Some(Outcome::Qualified),
+        pb::Outcome::NeedsReview => Some(Outcome::NeedsReview),
+        pb::Outcome::Disqualified => Some(Outcome::Disqualified),
+    }
+}
+
+fn count(value: Option<i32>, field: &str, violations: &mut Vec<Violation>) -> Option<i32> {
+    match value {
+        Some(v) if v < 0 => {
+            violations.push(Violation::new(field, format!("must be >= 0, got {v}")));
+            None
+        }
+        other => other,
+    }
+}
+
+fn amount(value: Option<i64>, field: &str, violations: &mut Vec<Violation>) -> Option<i64> {
+    match value {
+        Some(v) if v < 0 => {
+            violations.push(Violation::new(field, format!("must be >= 0, got {v}")));
+            None
+        }
+        other => other,
+    }
+}
+
+fn label(value: Option<String>, field: &str, violations: &mut Vec<Violation>) -> Option<String> {
+    let value = value?;
+    let trimmed = value.trim();
+    if trimmed.is_empty() {
+        violations.push(Violation::new(field, "must not be empty when set"));
+        return None;
+    }
+    if trimmed.chars().count() > MAX_LABEL_CHARS {
+        violations.push(Violation::new(
+            field,
+            format!("must be at most {MAX_LABEL_CHARS} characters"),
+        ));
+        return None;
+    }
+    if trimmed.chars().any(char::is_control) {
+        violations.push(Violation::new(
+            field,
+            "must contain only printable characters",
+        ));
+        return None;
+    }
+    Some(trimmed.to_owned())
+}
+
+fn country(value: Option<String>, field: &str, violations: &mut Vec<Violation>) -> Option<String> {
+    let value = value?;
+    let code = value.trim().to_ascii_uppercase();
+    if is_iso_alpha2(&code) {
+        Some(code)
+    } else {
+        violations.push(Violation::new(
+            field,
+            format!("\"{value}\" is not an ISO 3166-1 alpha-2 country code (e.g. \"DE\")"),
+        ));
+        None
+    }
+}
+
+fn timezone(value: Option<String>, field: &str, violations: &mut Vec<Violation>) -> Option<String> {
+    let value = value?;
+    match ZoneName::parse(value.trim()) {
+        Ok(zone) => Some(zone.name().to_owned()),
+        Err(e) => {
+            violations.push(Violation::new(field, e));
+            None
+        }
+    }
+}
+
+fn engagement(
+    value: Option<i32>,
+    field: &str,
+    violations: &mut Vec<Violation>,
+) -> Option<EngagementPattern> {
+    match pb::EngagementPattern::try_from(value?) {
+        Ok(pb::EngagementPattern::Unspecified) => None,
+        Ok(pb::EngagementPattern::Steady) => Some(EngagementPattern::Steady),
+        Ok(pb::EngagementPattern::Impulsive) => Some(EngagementPattern::Impulsive),
+        Ok(pb::EngagementPattern::Lethargic) => Some(EngagementPattern::Lethargic),
+        Ok(pb::EngagementPattern::Swinging) => Some(EngagementPattern::Swinging),
+        Err(_) => {
+            violations.push(Violation::new(field, "is not a known engagement pattern"));
+            None
+        }
+    }
+}
+
+fn priority(value: Option<i32>, field: &str, violations: &mut Vec<Violation>) -> Option<Priority> {
+    match pb::Priority::try_from(value?) {
+        Ok(pb::Priority::Unspecified) => None,
+        Ok(pb::Priority::High) => Some(Priority::High),
+        Ok(pb::Priority::Normal) => Some(Priority::Normal),
+        Ok(pb::Priority::Low) => Some(Priority::Low),
+        Ok(pb::Priority::NotNow) => Some(Priority::NotNow),
+        Err(_) => {
+            violations.push(Violation::new(field, "is not a known priority"));
+            None
+        }
+    }
+}
+
+/// Checks every fact; `prefix` is the field path of the message.
+pub fn facts(p: pb::LeadFacts, prefix: &str, v: &mut Vec<Violation>) -> Facts {
+    let f = |name: &str| format!("{prefix}.{name}");
+    Facts {
+        employee_count: amount(p.employee_count, &f("employee_count"), v),
+        annual_revenue_usd: amount(p.annual_revenue_usd, &f("annual_revenue_usd"), v),
+        vertical: label(p.vertical, &f("vertical"), v),
+        business_model: label(p.business_model, &f("business_model"), v),
+        territory: label(p.territory, &f("territory"), v),
+        country: country(p.country, &f("country"), v),
+        timezone: timezone(p.timezone, &f("timezone"), v),
+        disrespectful_incidents: count(p.disrespectful_incidents, &f("disrespectful_incidents"), v),
+        emotional_only_responses: p.emotional_only_responses,
+        engagement_pattern: engagement(p.engagement_pattern, &f("engagement_pattern"), v),
+        questions_asked: count(p.questions_asked, &f("questions_asked"), v),
+        questions_answered: count(p.questions_answered, &f("questions_answered"), v),
+        insists_on_own_process: p.insists_on_own_process,
+        contradictory_statements: count(
+            p.contradictory_statements,
+            &f("contradictory_statements"),
+            v,
+        ),
+        plan_steps_agreed: count(p.plan_steps_agreed, &f("plan_steps_agreed"), v),
+        plan_steps_completed: count(p.plan_steps_completed, &f("plan_steps_completed"), v),
+        budget_usd: amount(p.budget_usd, &f("budget_usd"), v),
+        staff_available: count(p.staff_available, &f("staff_available"), v),
+        missed_sessions: count(p.missed_sessions, &f("missed_sessions"), v),
+        priority: priority(p.priority, &f("priority"), v),
+        expects_magic_wand: p.expects_magic_wand,
+        assignments_given: count(p.assignments_given, &f("assignments_given"), v),
+        assignments_completed: count(p.assignments_completed, &f("assignments_completed"), v),
+        meetings_cancelled: count(p.meetings_cancelled, &f("meetings_cancelled"), v),
+        meetings_rescheduled: count(p.meetings_rescheduled, &f("meetings_rescheduled"), v),
+        agreed_actions_not_done: count(p.agreed_actions_not_done, &f("agreed_actions_not_done"), v),
+        max_material_repeats: count(p.max_material_repeats, &f("max_material_repeats"), v),
+    }
+}
+
+fn labels(values: Vec<String>, field: &str, v: &mut Vec<Violation>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::with_capacity(values.len());
+    for (i, value) in values.into_iter().enumerate() {
+        if let Some(l) = label(Some(value), &format!("{field}[{i}]"), v)
+            && !out.iter().any(|o| o.eq_ignore_ascii_case(&l))
+        {
+            out.push(l);
+        }
+    }
+    out
+}
+
+/// A new profile from an UpdateProfile request; unset thresholds take their
+/// defaults. Returns every violation, of single fields and across fields.
+pub fn profile(p: pb::Profile, v: &mut Vec<Violation>) -> Profile {
+    let defaults = Thresholds::default();
+    let mut countries = Vec::new();
+    for (i, c) in p.countries.into_iter().enumerate() {
+        if let Some(code) = country(Some(c), &format!("profile.countries[{i}]"), v)
+            && !countries.contains(&code)
+        {
+            countries.push(code);
+        }
+    }
+    let seller_timezone = if p.seller_timezone.trim().is_empty() {
+        None
+    } else {
+        ZoneName::parse(p.seller_timezone.trim())
+            .map_err(|e| v.push(Violation::new("profile.seller_timezone", e)))
+            .ok()
+    };
+    let seller_business_hours = match p.seller_business_hours {
+        None => BusinessHours::default(),
+        Some(h) => BusinessHours::parse(&h.start, &h.end).unwrap_or_else(|(part, e)| {
+            v.push(Violation::new(
+                format!("profile.seller_business_hours.{part}"),
+                e,
+            ));
+            BusinessHours::default()
+        }),
+    };
+    let mut profile = Profile {
+        min_employees: p.min_employees,
+        max_employees: p.max_employees,
+        min_annual_revenue_usd: p.min_annual_revenue_usd,
+        max_annual_revenue_usd: p.max_annual_revenue_usd,
+        target_verticals: labels(p.target_verticals, "profile.target_verticals", v),
+        target_business_models: labels(
+            p.target_business_models,
+            "profile.target_business_models",
+            v,
+        ),
+        territories: labels(p.territories, "profile.territories", v),
+        countries,
+        seller_timezone,
+        seller_business_hours,
+        min_overlap_hours: p.min_overlap_hours.unwrap_or(3.0),
+        thresholds: Thresholds {
+            max_disrespectful_incidents: p
+                .max_disrespectful_incidents
+                .unwrap_or(defaults.max_disrespectful_incidents),
+            min_answer_ratio: p.min_answer_ratio.unwrap_or(defaults.min_answer_ratio),
+            max_contradictions: p.max_contradictions.unwrap_or(defaults.max_contradictions),
+            min_plan_completion: p
+                .min_plan_completion
+                .unwrap_or(defaults.min_plan_completion),
+            min_budget_usd: p.min_budget_usd,
+            min_staff: p.min_staff,
+            max_missed_sessions: p
+                .max_missed_sessions
+                .unwrap_or(defaults.max_missed_sessions),
+            min_assignment_completion: p
+                .min_assignment_completion
+                .unwrap_or(defaults.min_assignment_completion),
+            max_meeting_disruptions: p
+                .max_meeting_disruptions
+                .unwrap_or(defaults.max_meeting_disruptions),
+            max_agreed_not_done: p
+                .max_agreed_not_done
+                .unwrap_or(defaults.max_agreed_not_done),
+            max_material_repeats_allowed: p
+                .max_material_repeats_allowed
+                .unwrap_or(defaults.max_material_repeats_allowed),
+        },
+        review_threshold: p.review_threshold.unwrap_or(30),
+        disqualify_threshold: p.disqualify_threshold.unwrap_or(60),
+        ..Profile::default()
+    };
+    let mut seen = Vec::new();
+    for (i, w) in p.weights.into_iter().enumerate() {
+        let Some(criterion) = Criterion::from_number(w.criterion) else {
+            v.push(Violation::new(
+                format!("profile.weights[{i}].criterion"),
+                format!("{} is not a known criterion", w.criterion),
+            ));
+            continue;
+        };
+        if seen.contains(&criterion) {
+            v.push(Violation::new(
+                format!("profile.weights[{i}].criterion"),
+                format!("{} is listed more than once", criterion.code()),
+            ));
+            continue;
+        }
+        seen.push(criterion);
+        if (0..=100).contains(&w.weight) {
+            profile.weights.set(criterion, w.weight);
+        } else {
+            v.push(Violation::new(
+                format!("profile.weights[{i}].weight"),
+                format!("must be between 0 and 100, got {}", w.weight),
+            ));
+        }
+    }
+    for (i, k) in p.knockouts.into_iter().enumerate() {
+        match Criterion::from_number(k) {
+            Some(c) if !profile.knockouts.contains(&c) => profile.knockouts.push(c),
+            Some(_) => {}
+            None => v.push(Violation::new(
+                format!("profile.knockouts[{i}]"),
+                format!("{k} is not a known criterion"),
+            )),
+        }
+    }
+    profile.knockouts.sort();
+    v.extend(profile.violations("profile"));
+    profile
+}
+
+// --- responses ------------------------------------------------------------
+
+fn stage_to_wire(stage: Stage) -> i32 {
+    stage as i32
+}
+
+pub fn facts_to_wire(f: &Facts) -> pb::LeadFacts {
+    pb::LeadFacts {
+        employee_count: f.employee_count,
+        annual_revenue_usd: f.annual_revenue_usd,
+        vertical: f.vertical.clone(),
+        business_model: f.business_model.clone(),
+        territory: f.territory.clone(),
+        country: f.country.clone(),
+        timezone: f.timezone.clone(),
+        disrespectful_incidents: f.disrespectful_incidents,
+        emotional_only_responses: f.emotional_only_responses,
+        engagement_pattern: f.engagement_pattern.map(|e| match e {
+            EngagementPattern::Steady => pb::EngagementPattern::Steady as i32,
+            EngagementPattern::Impulsive => pb::EngagementPattern::Impulsive as i32,
+            EngagementPattern::Lethargic => pb::EngagementPattern::Lethargic as i32,
+            EngagementPattern::Swinging => pb::EngagementPattern::Swinging as i32,
+        }),
+        questions_asked: f.questions_asked,
+        questions_answered: f.questions_answered,
+        insists_on_own_process: f.insists_on_own_process,
+        contradictory_statements: f.contradictory_statements,
+        plan_steps_agreed: f.plan_steps_agreed,
+        plan_steps_completed: f.plan_steps_completed,
+        budget_usd: f.budget_usd,
+        staff_available: f.staff_available,
+        missed_sessions: f.missed_sessions,
+        priority: f.priority.map(|p| match p {
+            Priority::High => pb::Priority::High as i32,
+            Priority::Normal => pb::Priority::Normal as i32,
+            Priority::Low => pb::Priority::Low as i32,
+            Priority::NotNow => pb::Priority::NotNow as i32,
+        }),
+        expects_magic_wand: f.expects_magic_wand,
+        assignments_given: f.assignments_given,
+        assignments_completed: f.assignments_completed,
+        meetings_cancelled: f.meetings_cancelled,
+        meetings_rescheduled: f.meetings_rescheduled,
+        agreed_actions_not_done: f.agreed_actions_not_done,
+        max_material_repeats: f.max_material_repeats,
+    }
+}
+
+fn signal_to_wire(s: &Signal) -> pb::Signal {
+    pb::Signal {
+        criterion: s.criterion.number(),
+        stage: stage_to_wire(s.stage()),
+        status: match s.status {
+            SignalStatus::Fired => pb::SignalStatus::Fired,
+            SignalStatus::Clear => pb::SignalStatus::Clear,
+            SignalStatus::Unknown => pb::SignalStatus::Unknown,
+            SignalStatus::NotApplicable => pb::SignalStatus::NotApplicable,
+        } as i32,
+        weight: s.weight,
+        knockout: s.knockout,
+        evidence: s.evidence.clone(),
+        remedy: s.remedy.clone(),
+        missing_facts: s.missing_facts.clone(),
+    }
+}
+
+fn outcome_to_wire(o: Outcome) -> i32 {
+    let wire = match o {
+        Outcome::Qualified => pb::Outcome::Qualified,
+        Outcome::NeedsReview => pb::Outcome::NeedsReview,
+        Outcome::Disqualified => pb::Outcome::Disqualified,
+    };
+    wire as i32
+}
+
+fn breakdown(e: &Evaluation) -> Vec<pb::StageBreakdown> {
+    e.stage_breakdown()
+        .into_iter()
+        .map(|b| pb::StageBreakdown {
+            stage: stage_to_wire(b.stage),
+            score: b.score,
+            fired: b.fired,
+            clear: b.clear,
+            unknown: b.unknown,
+            not_applicable: b.not_applicable,
+        })
+        .collect()
+}
+
+pub fn verdict_to_wire(v: &VerdictRecord) -> pb::Verdict {
+    pb::Verdict {
+        verdict_id: v.verdict_id.clone(),
+        tenant: v.tenant.clone(),
+        lead_id: v.lead_id.clone(),
+        stage: stage_to_wire(v.evaluation.stage),
+        outcome: outcome_to_wire(v.evaluation.outcome),
+        score: v.evaluation.score,
+        signals: v.evaluation.signals.iter().map(signal_to_wire).collect(),
+        stage_breakdown: breakdown(&v.evaluation),
+        profile_version: v.profile_version,
+        facts_hash: v.facts_hash.clone(),
+        request_id: v.request_id.clone().unwrap_or_default(),
+        evaluate_time: Some(timestamp(v.evaluated_at)),
+        evaluation_date: v.evaluation_date.to_string(),
+        knockouts_fired: v
+            .evaluation
+            .knockouts_fired()
+            .into_iter()
+            .map(Criterion::number)
+            .collect(),
+    }
+}
+
+pub fn lead_to_wire(view: &LeadView) -> pb::Lead {
+    pb::Lead {
+        lead_id: view.lead.lead_id.clone(),
+        stage: stage_to_wire(view.lead.stage),
+        facts: Some(facts_to_wire(&view.lead.facts)),
+        latest_verdict: view.latest_verdict.as_ref().map(verdict_to_wire),
+        create_time: Some(timestamp(view.lead.created_at)),
+        update_time: Some(timestamp(view.lead.updated_at)),
+    }
+}
+
+fn hh_mm(t: jiff::civil::Time) -> String {
+    t.strftime("%H:%M").to_string()
+}
+
+/// The resolved profile: every threshold and weight spelled out.
+pub fn profile_to_wire(pv: &ProfileVersion) -> pb::Profile {
+    let p = &pv.profile;
+    let t = &p.thresholds;
+    pb::Profile {
+        version: pv.version,
+        create_time: Some(timestamp(pv.created_at)),
+        min_employees: p.min_employees,
+        max_employees: p.max_employees,
+        min_annual_revenue_usd: p.min_annual_revenue_usd,
+        max_annual_revenue_usd: p.max_annual_revenue_usd,
+        target_verticals: p.target_verticals.clone(),
+        target_business_models: p.target_business_models.clone(),
+        territories: p.territories.clone(),
+        countries: p.countries.clone(),
+        seller_timezone: p
+            .seller_timezone
+            .as_ref()
+            .map(|z| z.name().to_owned())
+            .unwrap_or_default(),
+        seller_business_hours: Some(pb::BusinessHours {
+            start: hh_mm(p.seller_business_hours.start),
+            end: hh_mm(p.seller_business_hours.end),
+        }),
+        min_overlap_hours: Some(p.min_overlap_hours),
+        max_disrespectful_incidents: Some(t.max_disrespectful_incidents),
+        min_answer_ratio: Some(t.min_answer_ratio),
+        max_contradictions: Some(t.max_contradictions),
+        min_plan_completion: Some(t.min_plan_completion),
+        min_budget_usd: t.min_budget_usd,
+        min_staff: t.min_staff,
+        max_missed_sessions: Some(t.max_missed_sessions),
+        min_assignment_completion: Some(t.min_assignment_completion),
+        max_meeting_disruptions: Some(t.max_meeting_disruptions),
+        max_agreed_not_done: Some(t.max_agreed_not_done),
+        max_material_repeats_allowed: Some(t.max_material_repeats_allowed),
+        weights: CATALOGUE
+            .iter()
+            .map(|d| pb::CriterionWeight {
+                criterion: d.criterion.number(),
+                weight: p.weights.get(d.criterion),
+            })
+            .collect(),
+        knockouts: p.knockouts.iter().map(|c| c.number()).collect(),
+        review_threshold: Some(p.review_threshold),
+        disqualify_threshold: Some(p.disqualify_threshold),
+    }
+}
+
+pub fn criteria_to_wire() -> Vec<pb::CriterionInfo> {
+    CATALOGUE
+        .iter()
+        .map(|d| pb::CriterionInfo {
+            criterion: d.criterion.number(),
+            code: d.code.to_owned(),
+            stage: stage_to_wire(d.stage),
+            title: d.title.to_owned(),
+            description: d.description.to_owned(),
+            facts_read: d.facts_read.iter().map(|s| (*s).to_owned()).collect(),
+            default_thresholds: d
+                .default_thresholds
+                .iter()
+                .map(|s| (*s).to_owned())
+                .collect(),
+            default_weight: d.default_weight,
+        })
+        .collect()
+}

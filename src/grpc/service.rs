@@ -1,0 +1,324 @@
+//! The LeadQualificationService handlers: validate, call the application,
+//! convert back. One tracing span per call, with the lead id where there is
+//! one.
+
+use tonic::{Request, Response, Status};
+use tracing::Instrument;
+
+use super::convert;
+use super::pagination;
+use super::status::invalid_argument;
+use crate::proto::v1 as pb;
+use crate::proto::v1::lead_qualification_service_server::LeadQualificationService;
+use crate::qualification::{DEFAULT_TENANT, Qualifier};
+use crate::storage::LeadFilter;
+
+/// The gRPC face of [`Qualifier`].
+#[derive(Clone)]
+pub struct LeadQualificationApi {
+    qualifier: Qualifier,
+}
+
+impl LeadQualificationApi {
+    pub fn new(qualifier: Qualifier) -> Self {
+        Self { qualifier }
+    }
+
+    /// The tenant a call acts for. A single tenant for now; the seam where
+    /// authentication will pick it.
+    fn tenant<T>(&self, _request: &Request<T>) -> &'static str {
+        DEFAULT_TENANT
+    }
+}
+
+fn rpc_span(rpc: &'static str, lead_id: &str) -> tracing::Span {
+    tracing::info_span!("rpc", rpc, lead_id = %lead_id)
+}
+
+/// Runs a handler body in its span and logs how the call ended.
+async fn traced<T>(
+    span: tracing::Span,
+    body: impl Future<Output = Result<T, Status>>,
+) -> Result<Response<T>, Status> {
+    async move {
+        let result = body.await;
+        match &result {
+            Ok(_) => tracing::info!(code = "OK", "call completed"),
+            Err(status) => {
+                tracing::warn!(code = ?status.code(), message = status.message(), "call failed")
+            }
+        }
+        result.map(Response::new)
+    }
+    .instrument(span)
+    .await
+}
+
+#[tonic::async_trait]
+impl LeadQualificationService for LeadQualificationApi {
+    async fn qualify_lead(
+        &self,
+        request: Request<pb::QualifyLeadRequest>,
+    ) -> Result<Response<pb::QualifyLeadResponse>, Status> {
+        let tenant = self.tenant(&request);
+        let request = request.into_inner();
+        let span = rpc_span("QualifyLead", &request.lead_id);
+        traced(span, async move {
+            let command = convert::qualify_command(request).map_err(|v| invalid_argument(&v))?;
+            let qualified = self.qualifier.qualify(tenant, command).await?;
+            tracing::info!(
+                outcome = qualified.verdict.evaluation.outcome.code(),
+                score = qualified.verdict.evaluation.score,
+                replayed = qualified.replayed,
+                "lead qualified"
+            );
+            Ok(pb::QualifyLeadResponse {
+                merged_facts: Some(convert::facts_to_wire(&qualified.verdict.facts)),
+                verdict: Some(convert::verdict_to_wire(&qualified.verdict)),
+                replayed: qualified.replayed,
+            })
+        })
+        .await
+    }
+
+    async fn get_lead(
+        &self,
+        request: Request<pb::GetLeadRequest>,
+    ) -> Result<Response<pb::GetLeadResponse>, Status> {
+        let tenant = self.tenant(&request);
+        let request = request.into_inner();
+        let span = rpc_span("GetLead", &request.lead_id);
+        traced(span, async move {
+            let mut violations = Vec::new();
+            let lead_id = convert::lead_id(&request.lead_id, "lead_id", &mut violations)
+                .ok_or_else(|| invalid_argument(&violations))?;
+            let view = self.qualifier.get_lead(tenant, &lead_id).await?;
+            Ok(pb::GetLeadResponse {
+                lead: Some(convert::lead_to_wire(&view)),
+            })
+        })
+        .await
+    }
+
+    async fn list_leads(
+        &self,
+        request: Request<pb::ListLeadsRequest>,
+    ) -> Result<Response<pb::ListLeadsResponse>, Status> {
+        let tenant = self.tenant(&request);
+        let request = request.into_inner();
+        traced(rpc_span("ListLeads", ""), async move {
+            let mut violations = Vec::new();
+            let stage = match request.stage {
+                0 => None,
+                n => convert::stage_from_wire(n).or_else(|| {
+                    violations.push(crate::domain::profile::Violation::new(
+                        "stage",
+                        format!("{n} is not a known stage"),
+                    ));
+                    None
+                }),
+            };
+            let outcome = match request.outcome {
+                0 => None,
+                n => convert::outcome_from_wire(n).or_else(|| {
+                    violations.push(crate::domain::profile::Violation::new(
+                        "outcome",
+                        format!("{n} is not a known outcome"),
+                    ));
+                    None
+                }),
+            };
+            let scope = format!("leads|stage={}|outcome={}", request.stage, request.outcome);
+            let (size, after) = pagination::parse::<String>(
+                request.page_size,
+                &request.page_token,
+                &scope,
+                &mut violations,
+            );
+            if !violations.is_empty() {
+                return Err(invalid_argument(&violations));
+            }
+            let (views, more) = self
+                .qualifier
+                .list_leads(
+                    tenant,
+                    LeadFilter { stage, outcome },
+                    after.as_deref(),
+                    size,
+                )
+                .await?;
+            let next_page_token = match views.last() {
+                Some(last) if more => pagination::token(&scope, &last.lead.lead_id),
+                _ => String::new(),
+            };
+            Ok(pb::ListLeadsResponse {
+                leads: views.iter().map(convert::lead_to_wire).collect(),
+                next_page_token,
+            })
+        })
+        .await
+    }
+
+    async fn get_verdict(
+        &self,
+        request: Request<pb::GetVerdictRequest>,
+    ) -> Result<Response<pb::GetVerdictResponse>, Status> {
+        let tenant = self.tenant(&request);
+        let request = request.into_inner();
+        traced(rpc_span("GetVerdict", ""), async move {
+            if request.verdict_id.trim().is_empty() {
+                return Err(invalid_argument(&[crate::domain::profile::Violation::new(
+                    "verdict_id",
+                    "must not be empty",
+                )]));
+            }
+            let verdict = self
+                .qualifier
+                .get_verdict(tenant, &request.verdict_id)
+                .await?;
+            tracing::Span::current().record("lead_id", verdict.lead_id.as_str());
+            Ok(pb::GetVerdictResponse {
+                verdict: Some(convert::verdict_to_wire(&verdict)),
+            })
+        })
+        .await
+    }
+
+    async fn list_verdicts(
+        &self,
+        request: Request<pb::ListVerdictsRequest>,
+    ) -> Result<Response<pb::ListVerdictsResponse>, Status> {
+        let tenant = self.tenant(&request);
+        let request = request.into_inner();
+        let span = rpc_span("ListVerdicts", &request.lead_id);
+        traced(span, async move {
+            let mut violations = Vec::new();
+            let lead_id = convert::lead_id(&request.lead_id, "lead_id", &mut violations);
+            let scope = format!("verdicts|lead={}", request.lead_id);
+            let (size, before) = pagination::parse::<i64>(
+                request.page_size,
+                &request.page_token,
+                &scope,
+                &mut violations,
+            );
+            let Some(lead_id) = lead_id.filter(|_| violations.is_empty()) else {
+                return Err(invalid_argument(&violations));
+            };
+            let (verdicts, more) = self
+                .qualifier
+                .list_verdicts(tenant, &lead_id, before, size)
+                .await?;
+            let next_page_token = match verdicts.last() {
+                Some(last) if more => pagination::token(&scope, last.seq),
+                _ => String::new(),
+            };
+            Ok(pb::ListVerdictsResponse {
+                verdicts: verdicts.iter().map(convert::verdict_to_wire).collect(),
+                next_page_token,
+            })
+        })
+        .await
+    }
+
+    async fn list_criteria(
+        &self,
+        _request: Request<pb::ListCriteriaRequest>,
+    ) -> Result<Response<pb::ListCriteriaResponse>, Status> {
+        traced(rpc_span("ListCriteria", ""), async move {
+            Ok(pb::ListCriteriaResponse {
+                criteria: convert::criteria_to_wire(),
+            })
+        })
+        .await
+    }
+
+    async fn get_profile(
+        &self,
+        request: Request<pb::GetProfileRequest>,
+    ) -> Result<Response<pb::GetProfileResponse>, Status> {
+        let tenant = self.tenant(&request);
+        let request = request.into_inner();
+        traced(rpc_span("GetProfile", ""), async move {
+            if request.version < 0 {
+                return Err(invalid_argument(&[crate::domain::profile::Violation::new(
+                    "version",
+                    format!("must be >= 0, got {}", request.version),
+                )]));
+            }
+            let profile = self.qualifier.get_profile(tenant, request.version).await?;
+            Ok(pb::GetProfileResponse {
+                profile: Some(convert::profile_to_wire(&profile)),
+            })
+        })
+        .await
+    }
+
+    async fn update_profile(
+        &self,
+        request: Request<pb::UpdateProfileRequest>,
+    ) -> Result<Response<pb::UpdateProfileResponse>, Status> {
+        let tenant = self.tenant(&request);
+        let request = request.into_inner();
+        traced(rpc_span("UpdateProfile", ""), async move {
+            let mut violations = Vec::new();
+            let Some(wire) = request.profile else {
+                return Err(invalid_argument(&[crate::domain::profile::Violation::new(
+                    "profile",
+                    "is required",
+                )]));
+            };
+            let profile = convert::profile(wire, &mut violations);
+            if let Some(expected) = request.expected_version
+                && expected < 1
+            {
+                violations.push(crate::domain::profile::Violation::new(
+                    "expected_version",
+                    format!("must be >= 1, got {expected}"),
+                ));
+            }
+            if !violations.is_empty() {
+                return Err(invalid_argument(&violations));
+            }
+            let stored = self
+                .qualifier
+                .update_profile(tenant, profile, request.expected_version)
+                .await?;
+            tracing::info!(version = stored.version, "profile updated");
+            Ok(pb::UpdateProfileResponse {
+                profile: Some(convert::profile_to_wire(&stored)),
+            })
+        })
+        .await
+    }
+
+    async fn list_profile_versions(
+        &self,
+        request: Request<pb::ListProfileVersionsRequest>,
+    ) -> Result<Response<pb::ListProfileVersionsResponse>, Status> {
+        let tenant = self.tenant(&request);
+        let request = request.into_inner();
+        traced(rpc_span("ListProfileVersions", ""), async move {
+            let mut violations = Vec::new();
+            let scope = "profiles";
+            let (size, before) = pagination::parse::<i64>(
+                request.page_size,
+                &request.page_token,
+                scope,
+                &mut violations,
+            );
+            if !violations.is_empty() {
+                return Err(invalid_argument(&violations));
+            }
+            let (profiles, more) = self.qualifier.list_profiles(tenant, before, size).await?;
+            let next_page_token = match profiles.last() {
+                Some(last) if more => pagination::token(scope, last.version),
+                _ => String::new(),
+            };
+            Ok(pb::ListProfileVersionsResponse {
+                profiles: profiles.iter().map(convert::profile_to_wire).collect(),
+                next_page_token,
+            })
+        })
+        .await
+    }
+}

@@ -1,0 +1,48 @@
+//! The single place where application errors become gRPC statuses, following
+//! the rich error model (`google.rpc.BadRequest` for invalid arguments).
+
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, FieldViolation, StatusExt};
+
+use crate::domain::profile::Violation;
+use crate::qualification::AppError;
+use crate::storage::StorageError;
+
+/// `INVALID_ARGUMENT` naming every bad field.
+pub fn invalid_argument(violations: &[Violation]) -> Status {
+    let summary = violations
+        .iter()
+        .map(|v| format!("{}: {}", v.field, v.description))
+        .collect::<Vec<_>>()
+        .join("; ");
+    let details = ErrorDetails::with_bad_request(
+        violations
+            .iter()
+            .map(|v| FieldViolation::new(v.field.clone(), v.description.clone()))
+            .collect::<Vec<_>>(),
+    );
+    Status::with_error_details(
+        Code::InvalidArgument,
+        format!("invalid request: {summary}"),
+        details,
+    )
+}
+
+impl From<AppError> for Status {
+    fn from(err: AppError) -> Self {
+        match err {
+            AppError::InvalidArgument(violations) => invalid_argument(&violations),
+            AppError::NotFound(message) => Status::not_found(message),
+            AppError::FailedPrecondition(message) => Status::failed_precondition(message),
+            AppError::Aborted(message) => Status::aborted(message),
+            AppError::Storage(StorageError::Unavailable(cause)) => {
+                tracing::error!(error = %format!("{cause:#}"), "storage failed");
+                Status::unavailable("storage is unavailable; nothing was stored, retry the call")
+            }
+            AppError::Storage(other) => {
+                tracing::error!(error = %other, "unexpected storage conflict");
+                Status::aborted(format!("{other}; retry the call"))
+            }
+        }
+    }
+}

@@ -1,0 +1,406 @@
+//! The application layer: qualify = load lead, merge facts, evaluate,
+//! persist; plus the reads and the profile workflow. It owns the clock and
+//! the retry policy; the engine stays pure and storage stays dumb.
+
+use std::sync::Arc;
+
+use jiff::Timestamp;
+use jiff::tz::TimeZone;
+
+use crate::domain::profile::Violation;
+use crate::domain::{Facts, LeadId, Profile, RequestId, Stage, evaluate};
+use crate::storage::{
+    LeadFilter, NewQualification, ProfileVersion, Storage, StorageError, StoredLead, VerdictRecord,
+};
+
+/// The tenant every call runs as until tenants and keys exist.
+pub const DEFAULT_TENANT: &str = "default";
+
+/// How often a qualification is re-run when a concurrent one changed the
+/// same lead first.
+const MAX_ATTEMPTS: usize = 8;
+
+/// A request to qualify a lead, already validated field by field.
+#[derive(Clone, Debug)]
+pub struct QualifyLead {
+    pub lead_id: LeadId,
+    /// `None` keeps the stored stage (required for a new lead).
+    pub stage: Option<Stage>,
+    pub facts: Facts,
+    pub request_id: Option<RequestId>,
+    pub validate_only: bool,
+}
+
+/// The result of a qualification.
+#[derive(Clone, Debug)]
+pub struct Qualified {
+    pub verdict: VerdictRecord,
+    /// True when the request id matched an earlier call.
+    pub replayed: bool,
+}
+
+/// A lead with its latest verdict.
+#[derive(Clone, Debug)]
+pub struct LeadView {
+    pub lead: StoredLead,
+    pub latest_verdict: Option<VerdictRecord>,
+}
+
+/// What the application can fail with; mapped to gRPC codes in one place
+/// (`grpc::status`).
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("invalid request")]
+    InvalidArgument(Vec<Violation>),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    FailedPrecondition(String),
+    #[error("{0}")]
+    Aborted(String),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+/// The qualification service, independent of any transport.
+#[derive(Clone)]
+pub struct Qualifier {
+    storage: Arc<dyn Storage>,
+}
+
+impl Qualifier {
+    pub fn new(storage: Arc<dyn Storage>) -> Self {
+        Self { storage }
+    }
+
+    /// Merges, evaluates and (unless `validate_only`) stores atomically.
+    pub async fn qualify(&self, tenant: &str, cmd: QualifyLead) -> Result<Qualified, AppError> {
+        if let Some(request_id) = &cmd.request_id
+            && let Some(first) = self
+                .storage
+                .find_verdict_by_request(tenant, request_id.as_str())
+                .await?
+        {
+            return replay(first, &cmd);
+        }
+        let profile = self.current_profile(tenant).await?;
+        for _ in 0..MAX_ATTEMPTS {
+            let stored = self.storage.get_lead(tenant, cmd.lead_id.as_str()).await?;
+            let stage = cmd
+                .stage
+                .or(stored.as_ref().map(|l| l.stage))
+                .ok_or_else(|| {
+                    AppError::InvalidArgument(vec![Violation::new(
+                        "stage",
+                        "required on a lead's first qualification",
+                    )])
+                })?;
+            let merged = match &stored {
+                Some(lead) => lead.facts.merged_with(&cmd.facts),
+                None => cmd.facts.clone(),
+            };
+            let violations = merged_fact_violations(&merged);
+            if !violations.is_empty() {
+                return Err(AppError::InvalidArgument(violations));
+            }
+            let now = now();
+            let date = now.to_zoned(TimeZone::UTC).date();
+            let evaluation = evaluate(&merged, &profile.profile, stage, date);
+            let revision = stored.as_ref().map(|l| l.revision);
+            let verdict = VerdictRecord {
+                verdict_id: if cmd.validate_only {
+                    String::new()
+                } else {
+                    uuid::Uuid::now_v7().to_string()
+                },
+                tenant: tenant.to_owned(),
+                lead_id: cmd.lead_id.as_str().to_owned(),
+                seq: revision.unwrap_or(0) + 1,
+                evaluation,
+                profile_version: profile.version,
+                facts_hash: merged.hash(),
+                facts: merged,
+                request_id: cmd.request_id.as_ref().map(|r| r.as_str().to_owned()),
+                evaluated_at: now,
+                evaluation_date: date,
+            };
+            if cmd.validate_only {
+                return Ok(Qualified {
+                    verdict,
+                    replayed: false,
+                });
+            }
+            let commit = NewQualification {
+                expected_revision: revision,
+                stage,
+                verdict,
+            };
+            match self.storage.commit_qualification(&commit).await {
+                Ok(()) => {
+                    return Ok(Qualified {
+                        verdict: commit.verdict,
+                        replayed: false,
+                    });
+                }
+                Err(StorageError::LeadChanged) => continue,
+                Err(StorageError::DuplicateRequest) => {
+                    // A concurrent retry of the same request won the race.
+                    let request_id = commit.verdict.request_id.as_deref().unwrap_or_default();
+                    let first = self
+                        .storage
+                        .find_verdict_by_request(tenant, request_id)
+                        .await?
+                        .ok_or_else(|| {
+                            AppError::Aborted("request id conflict; retry the call".into())
+                        })?;
+                    return replay(first, &cmd);
+                }
+                Err(other) => return Err(other.into()),
+            }
+        }
+        Err(AppError::Aborted(format!(
+            "lead {} is being updated concurrently; retry the call",
+            cmd.lead_id
+        )))
+    }
+
+    pub async fn get_lead(&self, tenant: &str, lead_id: &LeadId) -> Result<LeadView, AppError> {
+        let lead = self
+            .storage
+            .get_lead(tenant, lead_id.as_str())
+            .await?
+            .ok_or_else(|| AppError::NotFound(format!("lead {lead_id} not found")))?;
+        let latest_verdict = match &lead.latest_verdict_id {
+            Some(id) => self.storage.get_verdict(tenant, id).await?,
+            None => None,
+        };
+        Ok(LeadView {
+            lead,
+            latest_verdict,
+        })
+    }
+
+    /// Leads after `after`, ordered by id, with their latest verdicts; the
+    /// second value says whether more may follow.
+    pub async fn list_leads(
+        &self,
+        tenant: &str,
+        filter: LeadFilter,
+        after: Option<&str>,
+        page_size: i64,
+    ) -> Result<(Vec<LeadView>, bool), AppError> {
+        let mut leads = self
+            .storage
+            .list_leads(tenant, filter, after, page_size + 1)
+            .await?;
+        let more = leads.len() as i64 > page_size;
+        leads.truncate(page_size as usize);
+        let ids: Vec<String> = leads
+            .iter()
+            .filter_map(|l| l.latest_verdict_id.clone())
+            .collect();
+        let mut verdicts = self.storage.get_verdicts(tenant, &ids).await?;
+        let views = leads
+            .into_iter()
+            .map(|lead| {
+                let latest_verdict = lead.latest_verdict_id.as_ref().and_then(|id| {
+                    let at = verdicts.iter().position(|v| &v.verdict_id == id)?;
+                    Some(verdicts.swap_remove(at))
+                });
+                LeadView {
+                    lead,
+                    latest_verdict,
+                }
+            })
+            .collect();
+        Ok((views, more))
+    }
+
+    pub async fn get_verdict(
+        &self,
+        tenant: &str,
+        verdict_id: &str,
+    ) -> Result<VerdictRecord, AppError> {
+        self.storage
+            .get_verdict(tenant, verdict_id)
+            .await?
+            .ok_or_else(|| AppError::NotFound(format!("verdict {verdict_id} not found")))
+    }
+
+    /// A lead's verdicts, newest first, before sequence `before`.
+    pub async fn list_verdicts(
+        &self,
+        tenant: &str,
+        lead_id: &LeadId,
+        before: Option<i64>,
+        page_size: i64,
+    ) -> Result<(Vec<VerdictRecord>, bool), AppError> {
+        if before.is_none()
+            && self
+                .storage
+                .get_lead(tenant, lead_id.as_str())
+                .await?
+                .is_none()
+        {
+            return Err(AppError::NotFound(format!("lead {lead_id} not found")));
+        }
+        let mut verdicts = self
+            .storage
+            .list_verdicts(tenant, lead_id.as_str(), before, page_size + 1)
+            .await?;
+        let more = verdicts.len() as i64 > page_size;
+        verdicts.truncate(page_size as usize);
+        Ok((verdicts, more))
+    }
+
+    /// The tenant's current profile; a tenant without one gets the SPEC
+    /// defaults stored as version 1.
+    pub async fn current_profile(&self, tenant: &str) -> Result<ProfileVersion, AppError> {
+        if let Some(current) = self.storage.current_profile(tenant).await? {
+            return Ok(current);
+        }
+        let first = ProfileVersion {
+            tenant: tenant.to_owned(),
+            version: 1,
+            profile: Profile::default(),
+            created_at: now(),
+        };
+        match self.storage.insert_profile(&first).await {
+            Ok(()) => Ok(first),
+            Err(StorageError::ProfileVersionTaken) => self
+                .storage
+                .current_profile(tenant)
+                .await?
+                .ok_or_else(|| AppError::Aborted("profile changed concurrently; retry".into())),
+            Err(other) => Err(other.into()),
+        }
+    }
+
+    pub async fn get_profile(
+        &self,
+        tenant: &str,
+        version: i64,
+    ) -> Result<ProfileVersion, AppError> {
+        if version == 0 {
+            return self.current_profile(tenant).await;
+        }
+        self.storage
+            .get_profile(tenant, version)
+            .await?
+            .ok_or_else(|| AppError::NotFound(format!("profile version {version} not found")))
+    }
+
+    /// Stores `profile` as the next version. With `expected_version`, fails
+    /// unless that is still the current version.
+    pub async fn update_profile(
+        &self,
+        tenant: &str,
+        profile: Profile,
+        expected_version: Option<i64>,
+    ) -> Result<ProfileVersion, AppError> {
+        let violations = profile.violations("profile");
+        if !violations.is_empty() {
+            return Err(AppError::InvalidArgument(violations));
+        }
+        for _ in 0..MAX_ATTEMPTS {
+            let current = self.current_profile(tenant).await?;
+            if let Some(expected) = expected_version
+                && expected != current.version
+            {
+                return Err(AppError::FailedPrecondition(format!(
+                    "expected profile version {expected}, but the current version is {}",
+                    current.version
+                )));
+            }
+            let next = ProfileVersion {
+                tenant: tenant.to_owned(),
+                version: current.version + 1,
+                profile: profile.clone(),
+                created_at: now(),
+            };
+            match self.storage.insert_profile(&next).await {
+                Ok(()) => return Ok(next),
+                Err(StorageError::ProfileVersionTaken) => continue,
+                Err(other) => return Err(other.into()),
+            }
+        }
+        Err(AppError::Aborted(
+            "the profile is being updated concurrently; retry the call".into(),
+        ))
+    }
+
+    /// Profile versions, newest first, below `before`.
+    pub async fn list_profiles(
+        &self,
+        tenant: &str,
+        before: Option<i64>,
+        page_size: i64,
+    ) -> Result<(Vec<ProfileVersion>, bool), AppError> {
+        self.current_profile(tenant).await?;
+        let mut profiles = self
+            .storage
+            .list_profiles(tenant, before, page_size + 1)
+            .await?;
+        let more = profiles.len() as i64 > page_size;
+        profiles.truncate(page_size as usize);
+        Ok((profiles, more))
+    }
+}
+
+/// The clock, at the precision storage keeps, so a verdict reads back equal.
+fn now() -> Timestamp {
+    let now = Timestamp::now();
+    Timestamp::from_microsecond(now.as_microsecond()).unwrap_or(now)
+}
+
+fn replay(first: VerdictRecord, cmd: &QualifyLead) -> Result<Qualified, AppError> {
+    if first.lead_id != cmd.lead_id.as_str() {
+        return Err(AppError::InvalidArgument(vec![Violation::new(
+            "request_id",
+            format!(
+                "already used for lead {}; a request id identifies one call",
+                first.lead_id
+            ),
+        )]));
+    }
+    Ok(Qualified {
+        verdict: first,
+        replayed: true,
+    })
+}
+
+/// Cross-fact rules that hold for the merged facts: a part never exceeds
+/// its whole.
+fn merged_fact_violations(facts: &Facts) -> Vec<Violation> {
+    let mut out = Vec::new();
+    for (part, part_name, whole, whole_name) in [
+        (
+            facts.questions_answered,
+            "questions_answered",
+            facts.questions_asked,
+            "questions_asked",
+        ),
+        (
+            facts.plan_steps_completed,
+            "plan_steps_completed",
+            facts.plan_steps_agreed,
+            "plan_steps_agreed",
+        ),
+        (
+            facts.assignments_completed,
+            "assignments_completed",
+            facts.assignments_given,
+            "assignments_given",
+        ),
+    ] {
+        if let (Some(p), Some(w)) = (part, whole)
+            && p > w
+        {
+            out.push(Violation::new(
+                format!("facts.{part_name}"),
+                format!("{part_name} ({p}) cannot exceed {whole_name} ({w}) of the merged facts"),
+            ));
+        }
+    }
+    out
+}

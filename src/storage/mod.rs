@@ -1,0 +1,182 @@
+//! Persistence: one trait, one implementation per backend (SQLite,
+//! PostgreSQL), each with its own migrations. The rest of the program sees
+//! only [`Storage`].
+
+mod codec;
+pub mod postgres;
+pub mod sqlite;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use jiff::Timestamp;
+use jiff::civil::Date;
+
+use crate::domain::{Evaluation, Facts, Outcome, Profile, Stage};
+
+/// A lead as stored: its merged facts and where it stands.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredLead {
+    pub tenant: String,
+    pub lead_id: String,
+    pub stage: Stage,
+    pub facts: Facts,
+    /// Grows by one on every stored qualification; used for optimistic
+    /// concurrency between concurrent updates of the same lead.
+    pub revision: i64,
+    pub latest_verdict_id: Option<String>,
+    pub latest_outcome: Option<Outcome>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// An immutable verdict with everything needed to explain it later.
+#[derive(Clone, Debug, PartialEq)]
+pub struct VerdictRecord {
+    pub verdict_id: String,
+    pub tenant: String,
+    pub lead_id: String,
+    /// Position in the lead's history, from 1.
+    pub seq: i64,
+    pub evaluation: Evaluation,
+    pub profile_version: i64,
+    /// The merged facts the verdict was computed over.
+    pub facts: Facts,
+    pub facts_hash: String,
+    pub request_id: Option<String>,
+    pub evaluated_at: Timestamp,
+    pub evaluation_date: Date,
+}
+
+/// One immutable profile version of a tenant.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ProfileVersion {
+    pub tenant: String,
+    pub version: i64,
+    pub profile: Profile,
+    pub created_at: Timestamp,
+}
+
+/// What a qualification writes, all or nothing: the verdict, its signals and
+/// the lead's merged facts.
+#[derive(Clone, Debug)]
+pub struct NewQualification {
+    /// `None` when the lead did not exist when it was read.
+    pub expected_revision: Option<i64>,
+    pub verdict: VerdictRecord,
+    pub stage: Stage,
+}
+
+/// Filters of a lead listing; `None` means any.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LeadFilter {
+    pub stage: Option<Stage>,
+    pub outcome: Option<Outcome>,
+}
+
+/// What storage can fail with. The expected failures are variants; anything
+/// else is `Unavailable` with its cause.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// The lead changed since it was read (another qualification won).
+    #[error("the lead was changed concurrently")]
+    LeadChanged,
+    /// The request id was already used by a stored verdict.
+    #[error("the request id was already used")]
+    DuplicateRequest,
+    /// The profile version already exists (another update won).
+    #[error("the profile version already exists")]
+    ProfileVersionTaken,
+    #[error("storage failed: {0:#}")]
+    Unavailable(#[from] anyhow::Error),
+}
+
+impl From<sqlx::Error> for StorageError {
+    fn from(err: sqlx::Error) -> Self {
+        StorageError::Unavailable(err.into())
+    }
+}
+
+pub type StorageResult<T> = Result<T, StorageError>;
+
+/// The storage the application runs on.
+#[async_trait]
+pub trait Storage: Send + Sync + 'static {
+    /// The lead with its merged facts, if it was ever qualified.
+    async fn get_lead(&self, tenant: &str, lead_id: &str) -> StorageResult<Option<StoredLead>>;
+
+    /// Leads ordered by lead id, after `after` (exclusive).
+    async fn list_leads(
+        &self,
+        tenant: &str,
+        filter: LeadFilter,
+        after: Option<&str>,
+        limit: i64,
+    ) -> StorageResult<Vec<StoredLead>>;
+
+    /// Stores a verdict with its signals and the lead's merged facts in one
+    /// transaction. Fails with `LeadChanged` when the lead's revision is not
+    /// `expected_revision`, and `DuplicateRequest` when the request id is
+    /// taken; nothing is stored then.
+    async fn commit_qualification(&self, qualification: &NewQualification) -> StorageResult<()>;
+
+    async fn get_verdict(
+        &self,
+        tenant: &str,
+        verdict_id: &str,
+    ) -> StorageResult<Option<VerdictRecord>>;
+
+    /// Verdicts by id, in no particular order; unknown ids are skipped.
+    async fn get_verdicts(&self, tenant: &str, ids: &[String])
+    -> StorageResult<Vec<VerdictRecord>>;
+
+    async fn find_verdict_by_request(
+        &self,
+        tenant: &str,
+        request_id: &str,
+    ) -> StorageResult<Option<VerdictRecord>>;
+
+    /// A lead's verdicts, newest first, with `seq` below `before` (exclusive).
+    async fn list_verdicts(
+        &self,
+        tenant: &str,
+        lead_id: &str,
+        before: Option<i64>,
+        limit: i64,
+    ) -> StorageResult<Vec<VerdictRecord>>;
+
+    /// The tenant's newest profile version.
+    async fn current_profile(&self, tenant: &str) -> StorageResult<Option<ProfileVersion>>;
+
+    async fn get_profile(
+        &self,
+        tenant: &str,
+        version: i64,
+    ) -> StorageResult<Option<ProfileVersion>>;
+
+    /// Stores a new version; `ProfileVersionTaken` when it exists already.
+    async fn insert_profile(&self, profile: &ProfileVersion) -> StorageResult<()>;
+
+    /// Profile versions, newest first, below `before` (exclusive).
+    async fn list_profiles(
+        &self,
+        tenant: &str,
+        before: Option<i64>,
+        limit: i64,
+    ) -> StorageResult<Vec<ProfileVersion>>;
+}
+
+/// Opens the storage named by `database_url` and runs its migrations:
+/// `postgres://…` / `postgresql://…` for PostgreSQL, `sqlite://PATH`,
+/// `sqlite::memory:` or a plain file path for SQLite.
+pub async fn connect(database_url: &str) -> anyhow::Result<Arc<dyn Storage>> {
+    if database_url.starts_with("postgres://") || database_url.starts_with("postgresql://") {
+        Ok(Arc::new(
+            postgres::PostgresStorage::connect(database_url).await?,
+        ))
+    } else {
+        Ok(Arc::new(
+            sqlite::SqliteStorage::connect(database_url).await?,
+        ))
+    }
+}

@@ -1,0 +1,380 @@
+//! PostgreSQL backend, for production and for several replicas sharing one
+//! database. Concurrent qualifications of one lead are serialised by the
+//! lead's revision (optimistic concurrency), so no row locks are held while
+//! the engine runs.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use async_trait::async_trait;
+use sqlx::postgres::PgPoolOptions;
+use sqlx::{PgPool, Postgres, QueryBuilder};
+
+use super::codec::{self, LeadRow, ProfileRow, SignalRow, VerdictRow};
+use super::{
+    LeadFilter, NewQualification, ProfileVersion, Storage, StorageError, StorageResult, StoredLead,
+    VerdictRecord,
+};
+
+/// Storage on a PostgreSQL database.
+pub struct PostgresStorage {
+    pool: PgPool,
+}
+
+/// Selects a TIMESTAMPTZ column as the fixed-width text the codec reads.
+macro_rules! ts {
+    ($column:literal) => {
+        concat!(
+            "to_char(",
+            $column,
+            " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') AS ",
+            $column
+        )
+    };
+}
+
+const LEAD_COLUMNS: &str = concat!(
+    "tenant, lead_id, stage, facts::text AS facts, revision, latest_verdict_id, latest_outcome, ",
+    ts!("created_at"),
+    ", ",
+    ts!("updated_at")
+);
+const VERDICT_COLUMNS: &str = concat!(
+    "verdict_id, tenant, lead_id, seq, stage, outcome, score, profile_version, ",
+    "facts::text AS facts, facts_hash, request_id, ",
+    ts!("evaluated_at"),
+    ", evaluation_date::text AS evaluation_date"
+);
+const SIGNAL_COLUMNS: &str = "verdict_id, criterion, status, weight, knockout, evidence, remedy, \
+    missing_facts::text AS missing_facts";
+const PROFILE_COLUMNS: &str = concat!("tenant, version, body::text AS body, ", ts!("created_at"));
+
+impl PostgresStorage {
+    /// Connects to `url` and runs the migrations.
+    pub async fn connect(url: &str) -> anyhow::Result<Self> {
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect(url)
+            .await
+            .context("cannot connect to PostgreSQL")?;
+        sqlx::migrate!("migrations/postgres")
+            .run(&pool)
+            .await
+            .context("cannot migrate the PostgreSQL database")?;
+        Ok(Self { pool })
+    }
+
+    async fn with_signals(&self, rows: Vec<VerdictRow>) -> StorageResult<Vec<VerdictRecord>> {
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<String> = rows.iter().map(|r| r.verdict_id.clone()).collect();
+        let signals: Vec<SignalRow> = sqlx::query_as(&format!(
+            "SELECT {SIGNAL_COLUMNS} FROM signals WHERE verdict_id = ANY($1)"
+        ))
+        .bind(&ids)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(codec::assemble_verdicts(rows, signals)?)
+    }
+
+    async fn one_verdict(&self, row: Option<VerdictRow>) -> StorageResult<Option<VerdictRecord>> {
+        match row {
+            None => Ok(None),
+            Some(row) => Ok(self.with_signals(vec![row]).await?.pop()),
+        }
+    }
+}
+
+#[async_trait]
+impl Storage for PostgresStorage {
+    async fn get_lead(&self, tenant: &str, lead_id: &str) -> StorageResult<Option<StoredLead>> {
+        let row: Option<LeadRow> = sqlx::query_as(&format!(
+            "SELECT {LEAD_COLUMNS} FROM leads WHERE tenant = $1 AND lead_id = $2"
+        ))
+        .bind(tenant)
+        .bind(lead_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(StoredLead::try_from).transpose()?)
+    }
+
+    async fn list_leads(
+        &self,
+        tenant: &str,
+        filter: LeadFilter,
+        after: Option<&str>,
+        limit: i64,
+    ) -> StorageResult<Vec<StoredLead>> {
+        let mut query = QueryBuilder::<Postgres>::new(format!(
+            "SELECT {LEAD_COLUMNS} FROM leads WHERE tenant = "
+        ));
+        query.push_bind(tenant);
+        if let Some(stage) = filter.stage {
+            query.push(" AND stage = ").push_bind(stage.code());
+        }
+        if let Some(outcome) = filter.outcome {
+            query
+                .push(" AND latest_outcome = ")
+                .push_bind(outcome.code());
+        }
+        if let Some(after) = after {
+            query.push(" AND lead_id > ").push_bind(after);
+        }
+        query.push(" ORDER BY lead_id LIMIT ").push_bind(limit);
+        let rows: Vec<LeadRow> = query.build_query_as().fetch_all(&self.pool).await?;
+        Ok(rows
+            .into_iter()
+            .map(StoredLead::try_from)
+            .collect::<anyhow::Result<_>>()?)
+    }
+
+    async fn commit_qualification(&self, q: &NewQualification) -> StorageResult<()> {
+        let v = &q.verdict;
+        let evaluated_at = codec::ts_to_text(v.evaluated_at);
+        let facts = v.facts.to_json();
+        let mut tx = self.pool.begin().await?;
+
+        let inserted = sqlx::query(&format!(
+            "INSERT INTO verdicts ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10, \
+             $11, $12::timestamptz, $13::date) ON CONFLICT DO NOTHING",
+            VERDICT_COLUMNS_PLAIN
+        ))
+        .bind(&v.verdict_id)
+        .bind(&v.tenant)
+        .bind(&v.lead_id)
+        .bind(v.seq)
+        .bind(v.evaluation.stage.code())
+        .bind(v.evaluation.outcome.code())
+        .bind(v.evaluation.score)
+        .bind(v.profile_version)
+        .bind(&facts)
+        .bind(&v.facts_hash)
+        .bind(&v.request_id)
+        .bind(&evaluated_at)
+        .bind(v.evaluation_date.to_string())
+        .execute(&mut *tx)
+        .await?;
+        if inserted.rows_affected() == 0 {
+            return Err(StorageError::DuplicateRequest);
+        }
+
+        // One statement for all signals: arrays unnested server-side.
+        let rows = codec::signal_rows(v);
+        let stages: Vec<&str> = v
+            .evaluation
+            .signals
+            .iter()
+            .map(|s| s.stage().code())
+            .collect();
+        sqlx::query(
+            "INSERT INTO signals (verdict_id, tenant, lead_id, criterion, stage, status, weight, \
+             knockout, evidence, remedy, missing_facts, evaluated_at) \
+             SELECT $1, $2, $3, c, s, st, w, k, e, r, m::jsonb, $4::timestamptz \
+             FROM UNNEST($5::text[], $6::text[], $7::text[], $8::int4[], $9::bool[], \
+                         $10::text[], $11::text[], $12::text[]) AS t(c, s, st, w, k, e, r, m)",
+        )
+        .bind(&v.verdict_id)
+        .bind(&v.tenant)
+        .bind(&v.lead_id)
+        .bind(&evaluated_at)
+        .bind(
+            rows.iter()
+                .map(|r| r.criterion.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(&stages)
+        .bind(rows.iter().map(|r| r.status.as_str()).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.weight).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.knockout).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.evidence.as_str()).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.remedy.as_str()).collect::<Vec<_>>())
+        .bind(
+            rows.iter()
+                .map(|r| r.missing_facts.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .execute(&mut *tx)
+        .await?;
+
+        let lead = match q.expected_revision {
+            None => sqlx::query(
+                "INSERT INTO leads (tenant, lead_id, stage, facts, revision, latest_verdict_id, \
+                 latest_outcome, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7, $8::timestamptz, $8::timestamptz) \
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(&v.tenant)
+            .bind(&v.lead_id)
+            .bind(q.stage.code())
+            .bind(&facts)
+            .bind(v.seq)
+            .bind(&v.verdict_id)
+            .bind(v.evaluation.outcome.code())
+            .bind(&evaluated_at)
+            .execute(&mut *tx)
+            .await?,
+            Some(revision) => {
+                sqlx::query(
+                    "UPDATE leads SET stage = $1, facts = $2::jsonb, revision = $3, \
+                 latest_verdict_id = $4, latest_outcome = $5, updated_at = $6::timestamptz \
+                 WHERE tenant = $7 AND lead_id = $8 AND revision = $9",
+                )
+                .bind(q.stage.code())
+                .bind(&facts)
+                .bind(v.seq)
+                .bind(&v.verdict_id)
+                .bind(v.evaluation.outcome.code())
+                .bind(&evaluated_at)
+                .bind(&v.tenant)
+                .bind(&v.lead_id)
+                .bind(revision)
+                .execute(&mut *tx)
+                .await?
+            }
+        };
+        if lead.rows_affected() == 0 {
+            return Err(StorageError::LeadChanged);
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn get_verdict(
+        &self,
+        tenant: &str,
+        verdict_id: &str,
+    ) -> StorageResult<Option<VerdictRecord>> {
+        let row: Option<VerdictRow> = sqlx::query_as(&format!(
+            "SELECT {VERDICT_COLUMNS} FROM verdicts WHERE tenant = $1 AND verdict_id = $2"
+        ))
+        .bind(tenant)
+        .bind(verdict_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        self.one_verdict(row).await
+    }
+
+    async fn get_verdicts(
+        &self,
+        tenant: &str,
+        ids: &[String],
+    ) -> StorageResult<Vec<VerdictRecord>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows: Vec<VerdictRow> = sqlx::query_as(&format!(
+            "SELECT {VERDICT_COLUMNS} FROM verdicts WHERE tenant = $1 AND verdict_id = ANY($2)"
+        ))
+        .bind(tenant)
+        .bind(ids)
+        .fetch_all(&self.pool)
+        .await?;
+        self.with_signals(rows).await
+    }
+
+    async fn find_verdict_by_request(
+        &self,
+        tenant: &str,
+        request_id: &str,
+    ) -> StorageResult<Option<VerdictRecord>> {
+        let row: Option<VerdictRow> = sqlx::query_as(&format!(
+            "SELECT {VERDICT_COLUMNS} FROM verdicts WHERE tenant = $1 AND request_id = $2"
+        ))
+        .bind(tenant)
+        .bind(request_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        self.one_verdict(row).await
+    }
+
+    async fn list_verdicts(
+        &self,
+        tenant: &str,
+        lead_id: &str,
+        before: Option<i64>,
+        limit: i64,
+    ) -> StorageResult<Vec<VerdictRecord>> {
+        let rows: Vec<VerdictRow> = sqlx::query_as(&format!(
+            "SELECT {VERDICT_COLUMNS} FROM verdicts \
+             WHERE tenant = $1 AND lead_id = $2 AND seq < $3 ORDER BY seq DESC LIMIT $4"
+        ))
+        .bind(tenant)
+        .bind(lead_id)
+        .bind(before.unwrap_or(i64::MAX))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut verdicts = self.with_signals(rows).await?;
+        verdicts.sort_by_key(|v| std::cmp::Reverse(v.seq));
+        Ok(verdicts)
+    }
+
+    async fn current_profile(&self, tenant: &str) -> StorageResult<Option<ProfileVersion>> {
+        let row: Option<ProfileRow> = sqlx::query_as(&format!(
+            "SELECT {PROFILE_COLUMNS} FROM profiles WHERE tenant = $1 \
+             ORDER BY version DESC LIMIT 1"
+        ))
+        .bind(tenant)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(ProfileVersion::try_from).transpose()?)
+    }
+
+    async fn get_profile(
+        &self,
+        tenant: &str,
+        version: i64,
+    ) -> StorageResult<Option<ProfileVersion>> {
+        let row: Option<ProfileRow> = sqlx::query_as(&format!(
+            "SELECT {PROFILE_COLUMNS} FROM profiles WHERE tenant = $1 AND version = $2"
+        ))
+        .bind(tenant)
+        .bind(version)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(ProfileVersion::try_from).transpose()?)
+    }
+
+    async fn insert_profile(&self, profile: &ProfileVersion) -> StorageResult<()> {
+        let inserted = sqlx::query(
+            "INSERT INTO profiles (tenant, version, body, created_at) \
+             VALUES ($1, $2, $3::jsonb, $4::timestamptz) ON CONFLICT DO NOTHING",
+        )
+        .bind(&profile.tenant)
+        .bind(profile.version)
+        .bind(codec::profile_body(&profile.profile))
+        .bind(codec::ts_to_text(profile.created_at))
+        .execute(&self.pool)
+        .await?;
+        if inserted.rows_affected() == 0 {
+            return Err(StorageError::ProfileVersionTaken);
+        }
+        Ok(())
+    }
+
+    async fn list_profiles(
+        &self,
+        tenant: &str,
+        before: Option<i64>,
+        limit: i64,
+    ) -> StorageResult<Vec<ProfileVersion>> {
+        let rows: Vec<ProfileRow> = sqlx::query_as(&format!(
+            "SELECT {PROFILE_COLUMNS} FROM profiles WHERE tenant = $1 AND version < $2 \
+             ORDER BY version DESC LIMIT $3"
+        ))
+        .bind(tenant)
+        .bind(before.unwrap_or(i64::MAX))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(ProfileVersion::try_from)
+            .collect::<anyhow::Result<_>>()?)
+    }
+}
+
+const VERDICT_COLUMNS_PLAIN: &str = "verdict_id, tenant, lead_id, seq, stage, outcome, score, \
+    profile_version, facts, facts_hash, request_id, evaluated_at, evaluation_date";

@@ -1,0 +1,374 @@
+//! SQLite backend: one file in WAL mode. Writes go through a single
+//! connection, so qualifications never fight over SQLite's write lock;
+//! reads use a pool of their own.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use anyhow::Context;
+use async_trait::async_trait;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{QueryBuilder, Sqlite, SqlitePool};
+
+use super::codec::{self, LeadRow, ProfileRow, SignalRow, VerdictRow};
+use super::{
+    LeadFilter, NewQualification, ProfileVersion, Storage, StorageError, StorageResult, StoredLead,
+    VerdictRecord,
+};
+
+/// Storage on one SQLite file.
+pub struct SqliteStorage {
+    reader: SqlitePool,
+    writer: SqlitePool,
+}
+
+const LEAD_COLUMNS: &str = "tenant, lead_id, stage, facts, revision, latest_verdict_id, \
+    latest_outcome, created_at, updated_at";
+const VERDICT_COLUMNS: &str = "verdict_id, tenant, lead_id, seq, stage, outcome, score, \
+    profile_version, facts, facts_hash, request_id, evaluated_at, evaluation_date";
+const SIGNAL_COLUMNS: &str =
+    "verdict_id, criterion, status, weight, knockout, evidence, remedy, missing_facts";
+
+impl SqliteStorage {
+    /// Opens (creating if needed) the database at `url` — `sqlite://PATH`,
+    /// `sqlite::memory:` or a plain path — and runs the migrations.
+    pub async fn connect(url: &str) -> anyhow::Result<Self> {
+        let options = if url.starts_with("sqlite:") {
+            SqliteConnectOptions::from_str(url)
+                .with_context(|| format!("invalid SQLite database URL {url:?}"))?
+        } else {
+            SqliteConnectOptions::new().filename(url)
+        };
+        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+        let options = options
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options.clone())
+            .await
+            .with_context(|| format!("cannot open SQLite database {url:?}"))?;
+        sqlx::migrate!("migrations/sqlite")
+            .run(&writer)
+            .await
+            .context("cannot migrate the SQLite database")?;
+        // An in-memory database exists per connection: share the writer.
+        let reader = if in_memory {
+            writer.clone()
+        } else {
+            SqlitePoolOptions::new()
+                .max_connections(4)
+                .connect_with(options.read_only(true))
+                .await
+                .with_context(|| format!("cannot open SQLite database {url:?}"))?
+        };
+        Ok(Self { reader, writer })
+    }
+
+    async fn signals_of(&self, ids: &[String]) -> StorageResult<Vec<SignalRow>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut query = QueryBuilder::<Sqlite>::new(format!(
+            "SELECT {SIGNAL_COLUMNS} FROM signals WHERE verdict_id IN ("
+        ));
+        let mut list = query.separated(", ");
+        for id in ids {
+            list.push_bind(id);
+        }
+        query.push(")");
+        Ok(query.build_query_as().fetch_all(&self.reader).await?)
+    }
+
+    async fn with_signals(&self, rows: Vec<VerdictRow>) -> StorageResult<Vec<VerdictRecord>> {
+        let ids: Vec<String> = rows.iter().map(|r| r.verdict_id.clone()).collect();
+        let signals = self.signals_of(&ids).await?;
+        Ok(codec::assemble_verdicts(rows, signals)?)
+    }
+
+    async fn one_verdict(&self, row: Option<VerdictRow>) -> StorageResult<Option<VerdictRecord>> {
+        match row {
+            None => Ok(None),
+            Some(row) => Ok(self.with_signals(vec![row]).await?.pop()),
+        }
+    }
+}
+
+#[async_trait]
+impl Storage for SqliteStorage {
+    async fn get_lead(&self, tenant: &str, lead_id: &str) -> StorageResult<Option<StoredLead>> {
+        let row: Option<LeadRow> = sqlx::query_as(&format!(
+            "SELECT {LEAD_COLUMNS} FROM leads WHERE tenant = ? AND lead_id = ?"
+        ))
+        .bind(tenant)
+        .bind(lead_id)
+        .fetch_optional(&self.reader)
+        .await?;
+        Ok(row.map(StoredLead::try_from).transpose()?)
+    }
+
+    async fn list_leads(
+        &self,
+        tenant: &str,
+        filter: LeadFilter,
+        after: Option<&str>,
+        limit: i64,
+    ) -> StorageResult<Vec<StoredLead>> {
+        let mut query = QueryBuilder::<Sqlite>::new(format!(
+            "SELECT {LEAD_COLUMNS} FROM leads WHERE tenant = "
+        ));
+        query.push_bind(tenant);
+        if let Some(stage) = filter.stage {
+            query.push(" AND stage = ").push_bind(stage.code());
+        }
+        if let Some(outcome) = filter.outcome {
+            query
+                .push(" AND latest_outcome = ")
+                .push_bind(outcome.code());
+        }
+        if let Some(after) = after {
+            query.push(" AND lead_id > ").push_bind(after);
+        }
+        query.push(" ORDER BY lead_id LIMIT ").push_bind(limit);
+        let rows: Vec<LeadRow> = query.build_query_as().fetch_all(&self.reader).await?;
+        Ok(rows
+            .into_iter()
+            .map(StoredLead::try_from)
+            .collect::<anyhow::Result<_>>()?)
+    }
+
+    async fn commit_qualification(&self, q: &NewQualification) -> StorageResult<()> {
+        let v = &q.verdict;
+        let evaluated_at = codec::ts_to_text(v.evaluated_at);
+        let mut tx = self.writer.begin().await?;
+
+        let inserted = sqlx::query(&format!(
+            "INSERT INTO verdicts ({VERDICT_COLUMNS}) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
+        ))
+        .bind(&v.verdict_id)
+        .bind(&v.tenant)
+        .bind(&v.lead_id)
+        .bind(v.seq)
+        .bind(v.evaluation.stage.code())
+        .bind(v.evaluation.outcome.code())
+        .bind(v.evaluation.score)
+        .bind(v.profile_version)
+        .bind(v.facts.to_json())
+        .bind(&v.facts_hash)
+        .bind(&v.request_id)
+        .bind(&evaluated_at)
+        .bind(v.evaluation_date.to_string())
+        .execute(&mut *tx)
+        .await?;
+        if inserted.rows_affected() == 0 {
+            return Err(StorageError::DuplicateRequest);
+        }
+
+        let mut signals = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO signals (verdict_id, tenant, lead_id, criterion, stage, status, \
+             weight, knockout, evidence, remedy, missing_facts, evaluated_at) ",
+        );
+        signals.push_values(
+            v.evaluation.signals.iter().zip(codec::signal_rows(v)),
+            |mut b, (signal, row)| {
+                b.push_bind(row.verdict_id)
+                    .push_bind(&v.tenant)
+                    .push_bind(&v.lead_id)
+                    .push_bind(row.criterion)
+                    .push_bind(signal.stage().code())
+                    .push_bind(row.status)
+                    .push_bind(row.weight)
+                    .push_bind(row.knockout)
+                    .push_bind(row.evidence)
+                    .push_bind(row.remedy)
+                    .push_bind(row.missing_facts)
+                    .push_bind(&evaluated_at);
+            },
+        );
+        signals.build().execute(&mut *tx).await?;
+
+        let lead = match q.expected_revision {
+            None => sqlx::query(
+                "INSERT INTO leads (tenant, lead_id, stage, facts, revision, latest_verdict_id, \
+                 latest_outcome, created_at, updated_at) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            )
+            .bind(&v.tenant)
+            .bind(&v.lead_id)
+            .bind(q.stage.code())
+            .bind(v.facts.to_json())
+            .bind(v.seq)
+            .bind(&v.verdict_id)
+            .bind(v.evaluation.outcome.code())
+            .bind(&evaluated_at)
+            .bind(&evaluated_at)
+            .execute(&mut *tx)
+            .await?,
+            Some(revision) => {
+                sqlx::query(
+                    "UPDATE leads SET stage = ?, facts = ?, revision = ?, latest_verdict_id = ?, \
+                 latest_outcome = ?, updated_at = ? \
+                 WHERE tenant = ? AND lead_id = ? AND revision = ?",
+                )
+                .bind(q.stage.code())
+                .bind(v.facts.to_json())
+                .bind(v.seq)
+                .bind(&v.verdict_id)
+                .bind(v.evaluation.outcome.code())
+                .bind(&evaluated_at)
+                .bind(&v.tenant)
+                .bind(&v.lead_id)
+                .bind(revision)
+                .execute(&mut *tx)
+                .await?
+            }
+        };
+        if lead.rows_affected() == 0 {
+            return Err(StorageError::LeadChanged);
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn get_verdict(
+        &self,
+        tenant: &str,
+        verdict_id: &str,
+    ) -> StorageResult<Option<VerdictRecord>> {
+        let row: Option<VerdictRow> = sqlx::query_as(&format!(
+            "SELECT {VERDICT_COLUMNS} FROM verdicts WHERE tenant = ? AND verdict_id = ?"
+        ))
+        .bind(tenant)
+        .bind(verdict_id)
+        .fetch_optional(&self.reader)
+        .await?;
+        self.one_verdict(row).await
+    }
+
+    async fn get_verdicts(
+        &self,
+        tenant: &str,
+        ids: &[String],
+    ) -> StorageResult<Vec<VerdictRecord>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut query = QueryBuilder::<Sqlite>::new(format!(
+            "SELECT {VERDICT_COLUMNS} FROM verdicts WHERE tenant = "
+        ));
+        query.push_bind(tenant).push(" AND verdict_id IN (");
+        let mut list = query.separated(", ");
+        for id in ids {
+            list.push_bind(id);
+        }
+        query.push(")");
+        let rows: Vec<VerdictRow> = query.build_query_as().fetch_all(&self.reader).await?;
+        self.with_signals(rows).await
+    }
+
+    async fn find_verdict_by_request(
+        &self,
+        tenant: &str,
+        request_id: &str,
+    ) -> StorageResult<Option<VerdictRecord>> {
+        let row: Option<VerdictRow> = sqlx::query_as(&format!(
+            "SELECT {VERDICT_COLUMNS} FROM verdicts WHERE tenant = ? AND request_id = ?"
+        ))
+        .bind(tenant)
+        .bind(request_id)
+        .fetch_optional(&self.reader)
+        .await?;
+        self.one_verdict(row).await
+    }
+
+    async fn list_verdicts(
+        &self,
+        tenant: &str,
+        lead_id: &str,
+        before: Option<i64>,
+        limit: i64,
+    ) -> StorageResult<Vec<VerdictRecord>> {
+        let rows: Vec<VerdictRow> = sqlx::query_as(&format!(
+            "SELECT {VERDICT_COLUMNS} FROM verdicts \
+             WHERE tenant = ? AND lead_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?"
+        ))
+        .bind(tenant)
+        .bind(lead_id)
+        .bind(before.unwrap_or(i64::MAX))
+        .bind(limit)
+        .fetch_all(&self.reader)
+        .await?;
+        let mut verdicts = self.with_signals(rows).await?;
+        verdicts.sort_by_key(|v| std::cmp::Reverse(v.seq));
+        Ok(verdicts)
+    }
+
+    async fn current_profile(&self, tenant: &str) -> StorageResult<Option<ProfileVersion>> {
+        let row: Option<ProfileRow> = sqlx::query_as(
+            "SELECT tenant, version, body, created_at FROM profiles \
+             WHERE tenant = ? ORDER BY version DESC LIMIT 1",
+        )
+        .bind(tenant)
+        .fetch_optional(&self.reader)
+        .await?;
+        Ok(row.map(ProfileVersion::try_from).transpose()?)
+    }
+
+    async fn get_profile(
+        &self,
+        tenant: &str,
+        version: i64,
+    ) -> StorageResult<Option<ProfileVersion>> {
+        let row: Option<ProfileRow> = sqlx::query_as(
+            "SELECT tenant, version, body, created_at FROM profiles \
+             WHERE tenant = ? AND version = ?",
+        )
+        .bind(tenant)
+        .bind(version)
+        .fetch_optional(&self.reader)
+        .await?;
+        Ok(row.map(ProfileVersion::try_from).transpose()?)
+    }
+
+    async fn insert_profile(&self, profile: &ProfileVersion) -> StorageResult<()> {
+        let inserted = sqlx::query(
+            "INSERT INTO profiles (tenant, version, body, created_at) VALUES (?, ?, ?, ?) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(&profile.tenant)
+        .bind(profile.version)
+        .bind(codec::profile_body(&profile.profile))
+        .bind(codec::ts_to_text(profile.created_at))
+        .execute(&self.writer)
+        .await?;
+        if inserted.rows_affected() == 0 {
+            return Err(StorageError::ProfileVersionTaken);
+        }
+        Ok(())
+    }
+
+    async fn list_profiles(
+        &self,
+        tenant: &str,
+        before: Option<i64>,
+        limit: i64,
+    ) -> StorageResult<Vec<ProfileVersion>> {
+        let rows: Vec<ProfileRow> = sqlx::query_as(
+            "SELECT tenant, version, body, created_at FROM profiles \
+             WHERE tenant = ? AND version < ? ORDER BY version DESC LIMIT ?",
+        )
+        .bind(tenant)
+        .bind(before.unwrap_or(i64::MAX))
+        .bind(limit)
+        .fetch_all(&self.reader)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(ProfileVersion::try_from)
+            .collect::<anyhow::Result<_>>()?)
+    }
+}
