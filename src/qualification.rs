@@ -75,16 +75,17 @@ impl Qualifier {
 
     /// Merges, evaluates and (unless `validate_only`) stores atomically.
     pub async fn qualify(&self, tenant: &str, cmd: QualifyLead) -> Result<Qualified, AppError> {
-        if let Some(request_id) = &cmd.request_id
-            && let Some(first) = self
-                .storage
-                .find_verdict_by_request(tenant, request_id.as_str())
-                .await?
-        {
-            return replay(first, &cmd);
-        }
         let profile = self.current_profile(tenant).await?;
         for _ in 0..MAX_ATTEMPTS {
+            // Checked on every attempt: a concurrent retry may have won.
+            if let Some(request_id) = &cmd.request_id
+                && let Some(first) = self
+                    .storage
+                    .find_verdict_by_request(tenant, request_id.as_str())
+                    .await?
+            {
+                return replay(first, &cmd);
+            }
             let stored = self.storage.get_lead(tenant, cmd.lead_id.as_str()).await?;
             let stage = cmd
                 .stage

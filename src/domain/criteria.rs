@@ -775,23 +775,33 @@ fn ignores_prescriptions(f: &Facts, p: &Profile, _: Date) -> Finding {
 }
 
 fn meeting_disruptions(f: &Facts, p: &Profile, _: Date) -> Finding {
-    let limit = p.thresholds.max_meeting_disruptions;
-    let (cancelled, rescheduled) = match (f.meetings_cancelled, f.meetings_rescheduled) {
-        (Some(c), Some(r)) => (c, r),
-        (None, Some(_)) => return unknown(&["meetings_cancelled"]),
-        (Some(_), None) => return unknown(&["meetings_rescheduled"]),
-        (None, None) => return unknown(&["meetings_cancelled", "meetings_rescheduled"]),
-    };
-    let total = i64::from(cancelled) + i64::from(rescheduled);
-    if total >= i64::from(limit) {
-        fired(
+    let limit = i64::from(p.thresholds.max_meeting_disruptions);
+    let (cancelled, rescheduled) = (f.meetings_cancelled, f.meetings_rescheduled);
+    let known = i64::from(cancelled.unwrap_or(0)) + i64::from(rescheduled.unwrap_or(0));
+    // Counts are never negative, so the known part alone can already reach
+    // the limit; only then does an unknown count not matter.
+    if known >= limit && (cancelled.is_some() || rescheduled.is_some()) {
+        let part =
+            |n: Option<i32>| n.map_or_else(|| "an unknown number".to_owned(), |n| n.to_string());
+        let total = if cancelled.is_some() && rescheduled.is_some() {
+            format!("{known} in all")
+        } else {
+            format!("at least {known} in all")
+        };
+        return fired(
             format!(
-                "{cancelled} meeting(s) cancelled and {rescheduled} rescheduled ({total} in all); the limit is {limit}"
+                "{} meeting(s) cancelled and {} rescheduled ({total}); the limit is {limit}",
+                part(cancelled),
+                part(rescheduled)
             ),
             format!("fewer than {limit} cancelled or rescheduled meetings"),
-        )
-    } else {
-        Finding::Clear
+        );
+    }
+    match (cancelled, rescheduled) {
+        (Some(_), Some(_)) => Finding::Clear,
+        (None, Some(_)) => unknown(&["meetings_cancelled"]),
+        (Some(_), None) => unknown(&["meetings_rescheduled"]),
+        (None, None) => unknown(&["meetings_cancelled", "meetings_rescheduled"]),
     }
 }
 

@@ -136,6 +136,48 @@ impl Storage for PostgresStorage {
         let facts = v.facts.to_json();
         let mut tx = self.pool.begin().await?;
 
+        // The lead first: its revision check makes a concurrent qualification
+        // of the same lead wait, then fail with LeadChanged, before it writes.
+        let lead = match q.expected_revision {
+            None => sqlx::query(
+                "INSERT INTO leads (tenant, lead_id, stage, facts, revision, latest_verdict_id, \
+                 latest_outcome, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7, $8::timestamptz, $8::timestamptz) \
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(&v.tenant)
+            .bind(&v.lead_id)
+            .bind(q.stage.code())
+            .bind(&facts)
+            .bind(v.seq)
+            .bind(&v.verdict_id)
+            .bind(v.evaluation.outcome.code())
+            .bind(&evaluated_at)
+            .execute(&mut *tx)
+            .await?,
+            Some(revision) => {
+                sqlx::query(
+                    "UPDATE leads SET stage = $1, facts = $2::jsonb, revision = $3, \
+                 latest_verdict_id = $4, latest_outcome = $5, updated_at = $6::timestamptz \
+                 WHERE tenant = $7 AND lead_id = $8 AND revision = $9",
+                )
+                .bind(q.stage.code())
+                .bind(&facts)
+                .bind(v.seq)
+                .bind(&v.verdict_id)
+                .bind(v.evaluation.outcome.code())
+                .bind(&evaluated_at)
+                .bind(&v.tenant)
+                .bind(&v.lead_id)
+                .bind(revision)
+                .execute(&mut *tx)
+                .await?
+            }
+        };
+        if lead.rows_affected() == 0 {
+            return Err(StorageError::LeadChanged);
+        }
+
         let inserted = sqlx::query(&format!(
             "INSERT INTO verdicts ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10, \
              $11, $12::timestamptz, $13::date) ON CONFLICT DO NOTHING",
@@ -198,45 +240,6 @@ impl Storage for PostgresStorage {
         .execute(&mut *tx)
         .await?;
 
-        let lead = match q.expected_revision {
-            None => sqlx::query(
-                "INSERT INTO leads (tenant, lead_id, stage, facts, revision, latest_verdict_id, \
-                 latest_outcome, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7, $8::timestamptz, $8::timestamptz) \
-                 ON CONFLICT DO NOTHING",
-            )
-            .bind(&v.tenant)
-            .bind(&v.lead_id)
-            .bind(q.stage.code())
-            .bind(&facts)
-            .bind(v.seq)
-            .bind(&v.verdict_id)
-            .bind(v.evaluation.outcome.code())
-            .bind(&evaluated_at)
-            .execute(&mut *tx)
-            .await?,
-            Some(revision) => {
-                sqlx::query(
-                    "UPDATE leads SET stage = $1, facts = $2::jsonb, revision = $3, \
-                 latest_verdict_id = $4, latest_outcome = $5, updated_at = $6::timestamptz \
-                 WHERE tenant = $7 AND lead_id = $8 AND revision = $9",
-                )
-                .bind(q.stage.code())
-                .bind(&facts)
-                .bind(v.seq)
-                .bind(&v.verdict_id)
-                .bind(v.evaluation.outcome.code())
-                .bind(&evaluated_at)
-                .bind(&v.tenant)
-                .bind(&v.lead_id)
-                .bind(revision)
-                .execute(&mut *tx)
-                .await?
-            }
-        };
-        if lead.rows_affected() == 0 {
-            return Err(StorageError::LeadChanged);
-        }
         tx.commit().await?;
         Ok(())
     }

@@ -145,6 +145,48 @@ impl Storage for SqliteStorage {
         let evaluated_at = codec::ts_to_text(v.evaluated_at);
         let mut tx = self.writer.begin().await?;
 
+        // The lead first: its revision check makes a concurrent qualification
+        // of the same lead wait, then fail with LeadChanged, before it writes.
+        let lead = match q.expected_revision {
+            None => sqlx::query(
+                "INSERT INTO leads (tenant, lead_id, stage, facts, revision, latest_verdict_id, \
+                 latest_outcome, created_at, updated_at) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            )
+            .bind(&v.tenant)
+            .bind(&v.lead_id)
+            .bind(q.stage.code())
+            .bind(v.facts.to_json())
+            .bind(v.seq)
+            .bind(&v.verdict_id)
+            .bind(v.evaluation.outcome.code())
+            .bind(&evaluated_at)
+            .bind(&evaluated_at)
+            .execute(&mut *tx)
+            .await?,
+            Some(revision) => {
+                sqlx::query(
+                    "UPDATE leads SET stage = ?, facts = ?, revision = ?, latest_verdict_id = ?, \
+                 latest_outcome = ?, updated_at = ? \
+                 WHERE tenant = ? AND lead_id = ? AND revision = ?",
+                )
+                .bind(q.stage.code())
+                .bind(v.facts.to_json())
+                .bind(v.seq)
+                .bind(&v.verdict_id)
+                .bind(v.evaluation.outcome.code())
+                .bind(&evaluated_at)
+                .bind(&v.tenant)
+                .bind(&v.lead_id)
+                .bind(revision)
+                .execute(&mut *tx)
+                .await?
+            }
+        };
+        if lead.rows_affected() == 0 {
+            return Err(StorageError::LeadChanged);
+        }
+
         let inserted = sqlx::query(&format!(
             "INSERT INTO verdicts ({VERDICT_COLUMNS}) \
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
@@ -191,45 +233,6 @@ impl Storage for SqliteStorage {
         );
         signals.build().execute(&mut *tx).await?;
 
-        let lead = match q.expected_revision {
-            None => sqlx::query(
-                "INSERT INTO leads (tenant, lead_id, stage, facts, revision, latest_verdict_id, \
-                 latest_outcome, created_at, updated_at) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-            )
-            .bind(&v.tenant)
-            .bind(&v.lead_id)
-            .bind(q.stage.code())
-            .bind(v.facts.to_json())
-            .bind(v.seq)
-            .bind(&v.verdict_id)
-            .bind(v.evaluation.outcome.code())
-            .bind(&evaluated_at)
-            .bind(&evaluated_at)
-            .execute(&mut *tx)
-            .await?,
-            Some(revision) => {
-                sqlx::query(
-                    "UPDATE leads SET stage = ?, facts = ?, revision = ?, latest_verdict_id = ?, \
-                 latest_outcome = ?, updated_at = ? \
-                 WHERE tenant = ? AND lead_id = ? AND revision = ?",
-                )
-                .bind(q.stage.code())
-                .bind(v.facts.to_json())
-                .bind(v.seq)
-                .bind(&v.verdict_id)
-                .bind(v.evaluation.outcome.code())
-                .bind(&evaluated_at)
-                .bind(&v.tenant)
-                .bind(&v.lead_id)
-                .bind(revision)
-                .execute(&mut *tx)
-                .await?
-            }
-        };
-        if lead.rows_affected() == 0 {
-            return Err(StorageError::LeadChanged);
-        }
         tx.commit().await?;
         Ok(())
     }

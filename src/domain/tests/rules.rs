@@ -1436,3 +1436,31 @@ fn the_evaluation_date_only_matters_to_the_timezone_overlap() {
     let b = evaluate(&facts, &profile, Stage::Recommendation, date(2031, 6, 1));
     assert_eq!(a, b);
 }
+
+#[test]
+fn meeting_disruptions_fire_when_known_cancellations_alone_reach_the_limit() {
+    let facts = Facts {
+        meetings_cancelled: Some(3),
+        ..Facts::default()
+    };
+    let evaluation = evaluate(&facts, &Profile::default(), Stage::Recommendation, WINTER);
+    let signal = &evaluation.signals[Criterion::MeetingDisruptions.index()];
+    assert_eq!(signal.status, SignalStatus::Fired);
+    assert!(
+        signal.evidence.contains("at least 3 in all"),
+        "{}",
+        signal.evidence
+    );
+}
+
+#[test]
+fn meeting_disruptions_below_the_limit_with_one_count_unknown_is_unknown() {
+    let facts = Facts {
+        meetings_cancelled: Some(2),
+        ..Facts::default()
+    };
+    let evaluation = evaluate(&facts, &Profile::default(), Stage::Recommendation, WINTER);
+    let signal = &evaluation.signals[Criterion::MeetingDisruptions.index()];
+    assert_eq!(signal.status, SignalStatus::Unknown);
+    assert_eq!(signal.missing_facts, ["meetings_rescheduled"]);
+}
