@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::Server;
+use tonic::transport::server::TcpIncoming;
 use tower::ServiceBuilder;
 use tower_http::trace::TraceLayer;
 
@@ -81,6 +81,8 @@ impl Application {
             // method and latency at debug level.
             .layer(TraceLayer::new_for_grpc().on_failure(()));
 
+        // Small unary calls must not wait for Nagle's algorithm.
+        let incoming = TcpIncoming::from(self.listener).with_nodelay(Some(true));
         tracing::info!(address = %self.local_addr, "leadqual listening");
         let health_on_shutdown = health.clone();
         let drain = async move {
@@ -97,7 +99,7 @@ impl Application {
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
             .add_service(LeadQualificationServiceServer::new(api))
-            .serve_with_incoming_shutdown(TcpListenerStream::new(self.listener), drain)
+            .serve_with_incoming_shutdown(incoming, drain)
             .await
             .context("the gRPC server failed")?;
         tracing::info!("stopped");
