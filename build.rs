@@ -10,6 +10,7 @@ const PROTOS: &[&str] = &[
     "proto/leadqual/v1/lead.proto",
     "proto/leadqual/v1/profile.proto",
     "proto/leadqual/v1/qualification_service.proto",
+    "proto/leadqual/v1/admin_service.proto",
     // Served by reflection so clients can decode rich error details.
     "proto/google/rpc/error_details.proto",
 ];
