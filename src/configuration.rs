@@ -16,6 +16,59 @@ pub struct Cli {
 pub enum Command {
     /// Run the gRPC service.
     Serve(ServeArgs),
+    /// Manage API keys directly in the database (works while the service runs).
+    Keys(KeysArgs),
+}
+
+/// `leadqual keys ...`
+#[derive(Debug, clap::Args)]
+pub struct KeysArgs {
+    /// The database the service uses.
+    #[arg(
+        long,
+        env = "LEADQUAL_DATABASE_URL",
+        default_value = "sqlite://leadqual.db",
+        global = true
+    )]
+    pub database_url: String,
+
+    #[command(subcommand)]
+    pub command: KeysCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Create a key and print it (once) on standard output.
+    Create {
+        /// The tenant the key belongs to, e.g. acme.
+        #[arg(long)]
+        tenant: String,
+        /// reader, scorer or admin; repeat for several.
+        #[arg(long = "role", required = true, value_parser = parse_role)]
+        roles: Vec<crate::auth::Role>,
+        /// What the key is for.
+        #[arg(long, default_value = "")]
+        description: String,
+    },
+    /// List a tenant's keys: key id, roles, created, last used, revoked.
+    List {
+        #[arg(long)]
+        tenant: String,
+        /// Include revoked keys.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Revoke a key by its key id.
+    Revoke {
+        #[arg(long)]
+        tenant: String,
+        key_id: String,
+    },
+}
+
+fn parse_role(value: &str) -> Result<crate::auth::Role, String> {
+    crate::auth::Role::from_code(value)
+        .ok_or_else(|| format!("unknown role {value:?}: use reader, scorer or admin"))
 }
 
 /// How log lines are written to standard error.
@@ -46,6 +99,19 @@ pub struct ServeArgs {
     /// Log format.
     #[arg(long, env = "LEADQUAL_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
+
+    /// Accept calls without an API key while none exists, even when listening
+    /// on a non-loopback address.
+    #[arg(long, env = "LEADQUAL_ALLOW_UNAUTHENTICATED")]
+    pub allow_unauthenticated: bool,
+
+    /// PEM certificate (chain) to serve TLS with; needs --tls-key.
+    #[arg(long, env = "LEADQUAL_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<std::path::PathBuf>,
+
+    /// PEM private key of --tls-cert.
+    #[arg(long, env = "LEADQUAL_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<std::path::PathBuf>,
 
     /// Log filter, e.g. "info" or "leadqual=debug,sqlx=warn".
     #[arg(long, env = "LEADQUAL_LOG", default_value = "info")]

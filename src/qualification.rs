@@ -8,12 +8,13 @@ use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
 use crate::domain::profile::Violation;
-use crate::domain::{Facts, LeadId, Profile, RequestId, Stage, evaluate};
+use crate::domain::{Facts, LeadId, Outcome, Profile, RequestId, Stage, evaluate};
 use crate::storage::{
-    LeadFilter, NewQualification, ProfileVersion, Storage, StorageError, StoredLead, VerdictRecord,
+    AuditEvent, AuditFilter, AuditKind, LeadFilter, NewQualification, OverrideRecord,
+    ProfileVersion, Storage, StorageError, StoredLead, VerdictRecord,
 };
 
-/// The tenant every call runs as until tenants and keys exist.
+/// The tenant of calls made without an API key (while none exists).
 pub const DEFAULT_TENANT: &str = "default";
 
 /// How often a qualification is re-run when a concurrent one changed the
@@ -39,11 +40,64 @@ pub struct Qualified {
     pub replayed: bool,
 }
 
-/// A lead with its latest verdict.
+/// A lead with its latest verdict and the override in force, if any.
 #[derive(Clone, Debug)]
 pub struct LeadView {
     pub lead: StoredLead,
     pub latest_verdict: Option<VerdictRecord>,
+    pub active_override: Option<OverrideRecord>,
+}
+
+impl LeadView {
+    /// The outcome that applies now, and why.
+    pub fn effective_outcome(&self) -> (Option<Outcome>, String) {
+        match (&self.active_override, &self.latest_verdict) {
+            (Some(o), _) => {
+                let until = o
+                    .expires_at
+                    .map(|at| format!(" until {at}"))
+                    .unwrap_or_default();
+                (
+                    Some(o.outcome),
+                    format!("overridden by {}{until}: {}", o.author, o.reason),
+                )
+            }
+            (None, Some(v)) => (
+                Some(v.evaluation.outcome),
+                format!(
+                    "computed by verdict {} (score {})",
+                    v.verdict_id, v.evaluation.score
+                ),
+            ),
+            (None, None) => (self.lead.latest_outcome, String::new()),
+        }
+    }
+}
+
+/// A new override, validated field by field.
+#[derive(Clone, Debug)]
+pub struct OverrideVerdict {
+    pub lead_id: LeadId,
+    pub outcome: Outcome,
+    pub reason: String,
+    pub author: String,
+    pub expires_at: Option<Timestamp>,
+}
+
+fn profile_json(profile: &ProfileVersion) -> String {
+    serde_json::json!({ "version": profile.version, "profile": profile.profile }).to_string()
+}
+
+fn override_json(o: &OverrideRecord) -> String {
+    serde_json::json!({
+        "override_id": o.override_id,
+        "outcome": o.outcome.code(),
+        "reason": o.reason,
+        "author": o.author,
+        "expires_at": o.expires_at.map(|t| t.to_string()),
+        "verdict_id": o.verdict_id,
+    })
+    .to_string()
 }
 
 /// What the application can fail with; mapped to gRPC codes in one place
@@ -58,6 +112,12 @@ pub enum AppError {
     FailedPrecondition(String),
     #[error("{0}")]
     Aborted(String),
+    #[error("{0}")]
+    Unauthenticated(String),
+    #[error("{0}")]
+    PermissionDenied(String),
+    #[error("{0}")]
+    Internal(String),
     #[error(transparent)]
     Storage(#[from] StorageError),
 }
@@ -175,9 +235,14 @@ impl Qualifier {
             Some(id) => self.storage.get_verdict(tenant, id).await?,
             None => None,
         };
+        let active_override = self
+            .active_overrides(tenant, std::slice::from_ref(&lead.lead_id))
+            .await?
+            .pop();
         Ok(LeadView {
             lead,
             latest_verdict,
+            active_override,
         })
     }
 
@@ -201,6 +266,8 @@ impl Qualifier {
             .filter_map(|l| l.latest_verdict_id.clone())
             .collect();
         let mut verdicts = self.storage.get_verdicts(tenant, &ids).await?;
+        let lead_ids: Vec<String> = leads.iter().map(|l| l.lead_id.clone()).collect();
+        let mut overrides = self.active_overrides(tenant, &lead_ids).await?;
         let views = leads
             .into_iter()
             .map(|lead| {
@@ -208,9 +275,14 @@ impl Qualifier {
                     let at = verdicts.iter().position(|v| &v.verdict_id == id)?;
                     Some(verdicts.swap_remove(at))
                 });
+                let active_override = overrides
+                    .iter()
+                    .position(|o| o.lead_id == lead.lead_id)
+                    .map(|at| overrides.swap_remove(at));
                 LeadView {
                     lead,
                     latest_verdict,
+                    active_override,
                 }
             })
             .collect();
@@ -266,7 +338,7 @@ impl Qualifier {
             profile: Profile::default(),
             created_at: now(),
         };
-        match self.storage.insert_profile(&first).await {
+        match self.storage.insert_profile(&first, None).await {
             Ok(()) => Ok(first),
             Err(StorageError::ProfileVersionTaken) => self
                 .storage
@@ -296,6 +368,7 @@ impl Qualifier {
     pub async fn update_profile(
         &self,
         tenant: &str,
+        actor: &str,
         profile: Profile,
         expected_version: Option<i64>,
     ) -> Result<ProfileVersion, AppError> {
@@ -319,7 +392,19 @@ impl Qualifier {
                 profile: profile.clone(),
                 created_at: now(),
             };
-            match self.storage.insert_profile(&next).await {
+            let audit = AuditEvent {
+                seq: 0,
+                event_id: uuid::Uuid::now_v7().to_string(),
+                tenant: tenant.to_owned(),
+                kind: AuditKind::ProfileUpdated,
+                actor: actor.to_owned(),
+                lead_id: None,
+                subject: format!("profile version {}", next.version),
+                before_json: profile_json(&current),
+                after_json: profile_json(&next),
+                created_at: next.created_at,
+            };
+            match self.storage.insert_profile(&next, Some(&audit)).await {
                 Ok(()) => return Ok(next),
                 Err(StorageError::ProfileVersionTaken) => continue,
                 Err(other) => return Err(other.into()),
@@ -346,10 +431,94 @@ impl Qualifier {
         profiles.truncate(page_size as usize);
         Ok((profiles, more))
     }
+
+    /// The newest override of each lead, where it still applies.
+    async fn active_overrides(
+        &self,
+        tenant: &str,
+        lead_ids: &[String],
+    ) -> Result<Vec<OverrideRecord>, AppError> {
+        let now = now();
+        let mut overrides = self.storage.latest_overrides(tenant, lead_ids).await?;
+        overrides.retain(|o| o.is_active(now));
+        Ok(overrides)
+    }
+
+    /// Sets a lead's outcome by hand; computed verdicts keep being stored.
+    pub async fn override_verdict(
+        &self,
+        tenant: &str,
+        actor: &str,
+        cmd: OverrideVerdict,
+    ) -> Result<(OverrideRecord, LeadView), AppError> {
+        let at = now();
+        if let Some(expires_at) = cmd.expires_at
+            && expires_at <= at
+        {
+            return Err(AppError::InvalidArgument(vec![Violation::new(
+                "expire_time",
+                format!("must be in the future, got {expires_at}"),
+            )]));
+        }
+        let mut view = self.get_lead(tenant, &cmd.lead_id).await?;
+        let record = OverrideRecord {
+            override_id: uuid::Uuid::now_v7().to_string(),
+            tenant: tenant.to_owned(),
+            lead_id: cmd.lead_id.as_str().to_owned(),
+            outcome: cmd.outcome,
+            reason: cmd.reason,
+            author: cmd.author,
+            actor: actor.to_owned(),
+            verdict_id: view.lead.latest_verdict_id.clone(),
+            created_at: at,
+            expires_at: cmd.expires_at,
+        };
+        let audit = AuditEvent {
+            seq: 0,
+            event_id: uuid::Uuid::now_v7().to_string(),
+            tenant: tenant.to_owned(),
+            kind: AuditKind::VerdictOverridden,
+            actor: actor.to_owned(),
+            lead_id: Some(record.lead_id.clone()),
+            subject: format!("lead {}", record.lead_id),
+            before_json: view
+                .active_override
+                .as_ref()
+                .map(override_json)
+                .unwrap_or_default(),
+            after_json: override_json(&record),
+            created_at: at,
+        };
+        self.storage.insert_override(&record, &audit).await?;
+        view.active_override = Some(record.clone());
+        Ok((record, view))
+    }
+
+    /// Audit events, newest first, with `seq` below `before`.
+    pub async fn list_audit_events(
+        &self,
+        tenant: &str,
+        filter: &AuditFilter,
+        before: Option<i64>,
+        page_size: i64,
+    ) -> Result<(Vec<AuditEvent>, bool), AppError> {
+        let mut events = self
+            .storage
+            .list_audit_events(tenant, filter, before, page_size + 1)
+            .await?;
+        let more = events.len() as i64 > page_size;
+        events.truncate(page_size as usize);
+        Ok((events, more))
+    }
+
+    /// The storage, for key management.
+    pub fn storage(&self) -> &dyn Storage {
+        self.storage.as_ref()
+    }
 }
 
-/// The clock, at the precision storage keeps, so a verdict reads back equal.
-fn now() -> Timestamp {
+/// The clock, at the precision storage keeps, so a record reads back equal.
+pub fn now() -> Timestamp {
     let now = Timestamp::now();
     Timestamp::from_microsecond(now.as_microsecond()).unwrap_or(now)
 }

@@ -1,17 +1,21 @@
 //! Wiring: storage, application, gRPC services and the middleware stack.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context;
+use anyhow::{Context, bail};
 use tokio::net::TcpListener;
-use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
+use tonic::transport::{Identity, Server, ServerTlsConfig};
 use tower::ServiceBuilder;
 use tower_http::trace::TraceLayer;
 
-use crate::grpc::LeadQualificationApi;
+use crate::auth::Authenticator;
+use crate::grpc::{AdminApi, LeadQualificationApi};
 use crate::proto;
+use crate::proto::v1::admin_service_server::AdminServiceServer;
 use crate::proto::v1::lead_qualification_service_server::LeadQualificationServiceServer;
 use crate::qualification::Qualifier;
 use crate::storage::{self, Storage};
@@ -21,13 +25,26 @@ use crate::storage::{self, Storage};
 pub struct Settings {
     pub listen: SocketAddr,
     pub database_url: String,
+    /// Start on a non-loopback address even though no API key exists.
+    pub allow_unauthenticated: bool,
+    /// Serve TLS with this certificate and key instead of plaintext.
+    pub tls: Option<TlsFiles>,
+}
+
+/// PEM files of the server's certificate (chain) and private key.
+#[derive(Clone, Debug)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 /// A bound, migrated, ready-to-run service.
 pub struct Application {
     listener: TcpListener,
-    storage: std::sync::Arc<dyn Storage>,
+    storage: Arc<dyn Storage>,
     local_addr: SocketAddr,
+    open_when_keyless: bool,
+    tls: Option<ServerTlsConfig>,
 }
 
 impl Application {
@@ -35,6 +52,33 @@ impl Application {
     /// free port; see [`Application::port`]).
     pub async fn build(settings: &Settings) -> anyhow::Result<Self> {
         let storage = storage::connect(&settings.database_url).await?;
+        let loopback = settings.listen.ip().is_loopback();
+        let has_keys = storage.any_active_api_key().await?;
+        if !has_keys {
+            if !loopback && !settings.allow_unauthenticated {
+                bail!(
+                    "refusing to serve on {} without API keys: create one with \
+                     `leadqual keys create --tenant NAME --role admin`, listen on a loopback \
+                     address, or pass --allow-unauthenticated",
+                    settings.listen
+                );
+            }
+            tracing::warn!(
+                "no API keys exist: calls without a key are accepted as tenant \"default\" \
+                 until the first key is created"
+            );
+        }
+        let tls = match &settings.tls {
+            None => None,
+            Some(files) => {
+                let cert = std::fs::read(&files.cert).with_context(|| {
+                    format!("cannot read the TLS certificate {}", files.cert.display())
+                })?;
+                let key = std::fs::read(&files.key)
+                    .with_context(|| format!("cannot read the TLS key {}", files.key.display()))?;
+                Some(ServerTlsConfig::new().identity(Identity::from_pem(cert, key)))
+            }
+        };
         let listener = TcpListener::bind(settings.listen)
             .await
             .with_context(|| format!("cannot listen on {}", settings.listen))?;
@@ -43,6 +87,8 @@ impl Application {
             listener,
             storage,
             local_addr,
+            open_when_keyless: loopback || settings.allow_unauthenticated,
+            tls,
         })
     }
 
@@ -59,7 +105,10 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let api = LeadQualificationApi::new(Qualifier::new(self.storage));
+        let qualifier = Qualifier::new(self.storage.clone());
+        let auth = Arc::new(Authenticator::new(self.storage, self.open_when_keyless));
+        let api = LeadQualificationApi::new(qualifier.clone(), auth.clone());
+        let admin = AdminApi::new(qualifier, auth);
         let (health, health_service) = tonic_health::server::health_reporter();
         health
             .set_serving::<LeadQualificationServiceServer<LeadQualificationApi>>()
@@ -83,7 +132,7 @@ impl Application {
 
         // Small unary calls must not wait for Nagle's algorithm.
         let incoming = TcpIncoming::from(self.listener).with_nodelay(Some(true));
-        tracing::info!(address = %self.local_addr, "leadqual listening");
+        tracing::info!(address = %self.local_addr, tls = self.tls.is_some(), "leadqual listening");
         let health_on_shutdown = health.clone();
         let drain = async move {
             shutdown.await;
@@ -92,13 +141,20 @@ impl Application {
                 .set_not_serving::<LeadQualificationServiceServer<LeadQualificationApi>>()
                 .await;
         };
-        Server::builder()
+        let mut server = Server::builder();
+        if let Some(tls) = self.tls {
+            server = server
+                .tls_config(tls)
+                .context("invalid TLS configuration")?;
+        }
+        server
             .timeout(Duration::from_secs(30))
             .layer(middleware)
             .add_service(health_service)
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
             .add_service(LeadQualificationServiceServer::new(api))
+            .add_service(AdminServiceServer::new(admin))
             .serve_with_incoming_shutdown(incoming, drain)
             .await
             .context("the gRPC server failed")?;

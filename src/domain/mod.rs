@@ -1,6 +1,7 @@
 //! The qualification domain: facts, profile, the criteria catalogue and the
 //! pure rule engine. Nothing here does I/O or reads the clock.
 
+pub mod access;
 pub mod countries;
 pub mod criteria;
 pub mod engine;

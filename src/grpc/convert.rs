@@ -4,6 +4,7 @@
 
 use jiff::Timestamp;
 
+use crate::auth::Role;
 use crate::domain::countries::is_iso_alpha2;
 use crate::domain::profile::{Violation, ZoneName};
 use crate::domain::{
@@ -11,8 +12,10 @@ use crate::domain::{
     Priority, Profile, RequestId, Signal, SignalStatus, Stage, Thresholds,
 };
 use crate::proto::v1 as pb;
-use crate::qualification::{LeadView, QualifyLead};
-use crate::storage::{ProfileVersion, VerdictRecord};
+use crate::qualification::{LeadView, OverrideVerdict, QualifyLead};
+use crate::storage::{
+    ApiKeyRecord, AuditEvent, AuditKind, OverrideRecord, ProfileVersion, VerdictRecord,
+};
 
 /// Longest accepted free-text fact or profile label, in characters.
 const MAX_LABEL_CHARS: usize = 200;
@@ -466,6 +469,7 @@ pub fn verdict_to_wire(v: &VerdictRecord) -> pb::Verdict {
 }
 
 pub fn lead_to_wire(view: &LeadView) -> pb::Lead {
+    let (effective, reason) = view.effective_outcome();
     pb::Lead {
         lead_id: view.lead.lead_id.clone(),
         stage: stage_to_wire(view.lead.stage),
@@ -473,6 +477,145 @@ pub fn lead_to_wire(view: &LeadView) -> pb::Lead {
         latest_verdict: view.latest_verdict.as_ref().map(verdict_to_wire),
         create_time: Some(timestamp(view.lead.created_at)),
         update_time: Some(timestamp(view.lead.updated_at)),
+        effective_outcome: effective.map(outcome_to_wire).unwrap_or_default(),
+        effective_outcome_reason: reason,
+        active_override: view.active_override.as_ref().map(override_to_wire),
+    }
+}
+
+pub fn override_to_wire(o: &OverrideRecord) -> pb::VerdictOverride {
+    pb::VerdictOverride {
+        override_id: o.override_id.clone(),
+        lead_id: o.lead_id.clone(),
+        outcome: outcome_to_wire(o.outcome),
+        reason: o.reason.clone(),
+        author: o.author.clone(),
+        create_time: Some(timestamp(o.created_at)),
+        expire_time: o.expires_at.map(timestamp),
+        verdict_id: o.verdict_id.clone().unwrap_or_default(),
+        actor: o.actor.clone(),
+    }
+}
+
+fn required_text(value: &str, field: &str, max: usize, v: &mut Vec<Violation>) -> String {
+    let trimmed = value.trim();
+    if trimmed.is_empty() {
+        v.push(Violation::new(field, "is required"));
+    } else if trimmed.chars().count() > max {
+        v.push(Violation::new(
+            field,
+            format!("must be at most {max} characters"),
+        ));
+    }
+    trimmed.to_owned()
+}
+
+pub fn override_command(r: pb::OverrideVerdictRequest) -> Result<OverrideVerdict, Vec<Violation>> {
+    let mut v = Vec::new();
+    let lead_id = lead_id(&r.lead_id, "lead_id", &mut v);
+    let outcome = outcome_from_wire(r.outcome);
+    if outcome.is_none() {
+        v.push(Violation::new(
+            "outcome",
+            "must be QUALIFIED, NEEDS_REVIEW or DISQUALIFIED",
+        ));
+    }
+    let reason = required_text(&r.reason, "reason", 2000, &mut v);
+    let author = required_text(&r.author, "author", 200, &mut v);
+    let expires_at = match r.expire_time {
+        None => None,
+        Some(t) => match Timestamp::new(t.seconds, t.nanos) {
+            Ok(ts) => Some(Timestamp::from_microsecond(ts.as_microsecond()).unwrap_or(ts)),
+            Err(_) => {
+                v.push(Violation::new("expire_time", "is not a valid timestamp"));
+                None
+            }
+        },
+    };
+    match (lead_id, outcome) {
+        (Some(lead_id), Some(outcome)) if v.is_empty() => Ok(OverrideVerdict {
+            lead_id,
+            outcome,
+            reason,
+            author,
+            expires_at,
+        }),
+        _ => Err(v),
+    }
+}
+
+pub fn role_to_wire(role: Role) -> i32 {
+    let wire = match role {
+        Role::Reader => pb::Role::Reader,
+        Role::Scorer => pb::Role::Scorer,
+        Role::Admin => pb::Role::Admin,
+    };
+    wire as i32
+}
+
+pub fn roles_from_wire(roles: &[i32], v: &mut Vec<Violation>) -> Vec<Role> {
+    if roles.is_empty() {
+        v.push(Violation::new("roles", "at least one role is required"));
+    }
+    roles
+        .iter()
+        .enumerate()
+        .filter_map(|(i, r)| {
+            let role = match pb::Role::try_from(*r) {
+                Ok(pb::Role::Reader) => Some(Role::Reader),
+                Ok(pb::Role::Scorer) => Some(Role::Scorer),
+                Ok(pb::Role::Admin) => Some(Role::Admin),
+                _ => None,
+            };
+            if role.is_none() {
+                v.push(Violation::new(
+                    format!("roles[{i}]"),
+                    "must be ROLE_READER, ROLE_SCORER or ROLE_ADMIN",
+                ));
+            }
+            role
+        })
+        .collect()
+}
+
+pub fn api_key_to_wire(k: &ApiKeyRecord) -> pb::ApiKey {
+    pb::ApiKey {
+        key_id: k.key_id.clone(),
+        tenant: k.tenant.clone(),
+        roles: k.roles.iter().copied().map(role_to_wire).collect(),
+        description: k.description.clone(),
+        create_time: Some(timestamp(k.created_at)),
+        last_use_time: k.last_used_at.map(timestamp),
+        revoke_time: k.revoked_at.map(timestamp),
+    }
+}
+
+pub fn audit_kind_from_wire(n: i32) -> Result<Option<AuditKind>, ()> {
+    match pb::AuditEventKind::try_from(n).map_err(|_| ())? {
+        pb::AuditEventKind::Unspecified => Ok(None),
+        pb::AuditEventKind::ProfileUpdated => Ok(Some(AuditKind::ProfileUpdated)),
+        pb::AuditEventKind::ApiKeyCreated => Ok(Some(AuditKind::ApiKeyCreated)),
+        pb::AuditEventKind::ApiKeyRevoked => Ok(Some(AuditKind::ApiKeyRevoked)),
+        pb::AuditEventKind::VerdictOverridden => Ok(Some(AuditKind::VerdictOverridden)),
+    }
+}
+
+pub fn audit_event_to_wire(e: &AuditEvent) -> pb::AuditEvent {
+    let kind = match e.kind {
+        AuditKind::ProfileUpdated => pb::AuditEventKind::ProfileUpdated,
+        AuditKind::ApiKeyCreated => pb::AuditEventKind::ApiKeyCreated,
+        AuditKind::ApiKeyRevoked => pb::AuditEventKind::ApiKeyRevoked,
+        AuditKind::VerdictOverridden => pb::AuditEventKind::VerdictOverridden,
+    };
+    pb::AuditEvent {
+        event_id: e.event_id.clone(),
+        kind: kind as i32,
+        actor: e.actor.clone(),
+        create_time: Some(timestamp(e.created_at)),
+        lead_id: e.lead_id.clone().unwrap_or_default(),
+        subject: e.subject.clone(),
+        before_json: e.before_json.clone(),
+        after_json: e.after_json.clone(),
     }
 }
 

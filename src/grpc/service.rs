@@ -10,33 +10,71 @@ use super::pagination;
 use super::status::invalid_argument;
 use crate::proto::v1 as pb;
 use crate::proto::v1::lead_qualification_service_server::LeadQualificationService;
-use crate::qualification::{DEFAULT_TENANT, Qualifier};
+use std::sync::Arc;
+
+use crate::auth::{Authenticator, Caller, Role};
+use crate::qualification::{OverrideVerdict, Qualifier};
 use crate::storage::LeadFilter;
 
 /// The gRPC face of [`Qualifier`].
 #[derive(Clone)]
 pub struct LeadQualificationApi {
     qualifier: Qualifier,
+    auth: Arc<Authenticator>,
 }
 
 impl LeadQualificationApi {
-    pub fn new(qualifier: Qualifier) -> Self {
-        Self { qualifier }
+    pub fn new(qualifier: Qualifier, auth: Arc<Authenticator>) -> Self {
+        Self { qualifier, auth }
     }
 
-    /// The tenant a call acts for. A single tenant for now; the seam where
-    /// authentication will pick it.
-    fn tenant<T>(&self, _request: &Request<T>) -> &'static str {
-        DEFAULT_TENANT
+    async fn authorize(
+        &self,
+        authorization: Result<Option<String>, Status>,
+        needed: Role,
+    ) -> Result<Caller, Status> {
+        authorize(&self.auth, authorization, needed).await
     }
 }
 
-fn rpc_span(rpc: &'static str, lead_id: &str) -> tracing::Span {
-    tracing::info_span!("rpc", rpc, lead_id = %lead_id)
+/// The `authorization` metadata of a call, if any.
+pub fn authorization<T>(request: &Request<T>) -> Result<Option<String>, Status> {
+    match request.metadata().get("authorization") {
+        None => Ok(None),
+        Some(value) => value
+            .to_str()
+            .map(|v| Some(v.to_owned()))
+            .map_err(|_| Status::unauthenticated("authorization metadata must be text")),
+    }
+}
+
+/// Authenticates the call and checks that its role includes `needed`. The
+/// caller's key id and tenant are recorded on the call's span.
+pub async fn authorize(
+    auth: &Authenticator,
+    authorization: Result<Option<String>, Status>,
+    needed: Role,
+) -> Result<Caller, Status> {
+    let caller = auth.authenticate(authorization?.as_deref()).await?;
+    caller.require(needed)?;
+    let span = tracing::Span::current();
+    span.record("tenant", caller.tenant.as_str());
+    span.record("actor", caller.actor.as_str());
+    Ok(caller)
+}
+
+pub fn rpc_span(rpc: &'static str, lead_id: &str) -> tracing::Span {
+    tracing::info_span!(
+        "rpc",
+        rpc,
+        lead_id = %lead_id,
+        tenant = tracing::field::Empty,
+        actor = tracing::field::Empty
+    )
 }
 
 /// Runs a handler body in its span and logs how the call ended.
-async fn traced<T>(
+pub async fn traced<T>(
     span: tracing::Span,
     body: impl Future<Output = Result<T, Status>>,
 ) -> Result<Response<T>, Status> {
@@ -60,10 +98,12 @@ impl LeadQualificationService for LeadQualificationApi {
         &self,
         request: Request<pb::QualifyLeadRequest>,
     ) -> Result<Response<pb::QualifyLeadResponse>, Status> {
-        let tenant = self.tenant(&request);
+        let auth = authorization(&request);
         let request = request.into_inner();
         let span = rpc_span("QualifyLead", &request.lead_id);
         traced(span, async move {
+            let caller = self.authorize(auth, Role::Scorer).await?;
+            let tenant = caller.tenant.as_str();
             let command = convert::qualify_command(request).map_err(|v| invalid_argument(&v))?;
             let qualified = self.qualifier.qualify(tenant, command).await?;
             tracing::info!(
@@ -85,10 +125,12 @@ impl LeadQualificationService for LeadQualificationApi {
         &self,
         request: Request<pb::GetLeadRequest>,
     ) -> Result<Response<pb::GetLeadResponse>, Status> {
-        let tenant = self.tenant(&request);
+        let auth = authorization(&request);
         let request = request.into_inner();
         let span = rpc_span("GetLead", &request.lead_id);
         traced(span, async move {
+            let caller = self.authorize(auth, Role::Reader).await?;
+            let tenant = caller.tenant.as_str();
             let mut violations = Vec::new();
             let lead_id = convert::lead_id(&request.lead_id, "lead_id", &mut violations)
                 .ok_or_else(|| invalid_argument(&violations))?;
@@ -104,9 +146,11 @@ impl LeadQualificationService for LeadQualificationApi {
         &self,
         request: Request<pb::ListLeadsRequest>,
     ) -> Result<Response<pb::ListLeadsResponse>, Status> {
-        let tenant = self.tenant(&request);
+        let auth = authorization(&request);
         let request = request.into_inner();
         traced(rpc_span("ListLeads", ""), async move {
+            let caller = self.authorize(auth, Role::Reader).await?;
+            let tenant = caller.tenant.as_str();
             let mut violations = Vec::new();
             let stage = match request.stage {
                 0 => None,
@@ -163,9 +207,11 @@ impl LeadQualificationService for LeadQualificationApi {
         &self,
         request: Request<pb::GetVerdictRequest>,
     ) -> Result<Response<pb::GetVerdictResponse>, Status> {
-        let tenant = self.tenant(&request);
+        let auth = authorization(&request);
         let request = request.into_inner();
         traced(rpc_span("GetVerdict", ""), async move {
+            let caller = self.authorize(auth, Role::Reader).await?;
+            let tenant = caller.tenant.as_str();
             if request.verdict_id.trim().is_empty() {
                 return Err(invalid_argument(&[crate::domain::profile::Violation::new(
                     "verdict_id",
@@ -188,10 +234,12 @@ impl LeadQualificationService for LeadQualificationApi {
         &self,
         request: Request<pb::ListVerdictsRequest>,
     ) -> Result<Response<pb::ListVerdictsResponse>, Status> {
-        let tenant = self.tenant(&request);
+        let auth = authorization(&request);
         let request = request.into_inner();
         let span = rpc_span("ListVerdicts", &request.lead_id);
         traced(span, async move {
+            let caller = self.authorize(auth, Role::Reader).await?;
+            let tenant = caller.tenant.as_str();
             let mut violations = Vec::new();
             let lead_id = convert::lead_id(&request.lead_id, "lead_id", &mut violations);
             let scope = format!("verdicts|lead={}", request.lead_id);
@@ -222,9 +270,11 @@ impl LeadQualificationService for LeadQualificationApi {
 
     async fn list_criteria(
         &self,
-        _request: Request<pb::ListCriteriaRequest>,
+        request: Request<pb::ListCriteriaRequest>,
     ) -> Result<Response<pb::ListCriteriaResponse>, Status> {
+        let auth = authorization(&request);
         traced(rpc_span("ListCriteria", ""), async move {
+            self.authorize(auth, Role::Reader).await?;
             Ok(pb::ListCriteriaResponse {
                 criteria: convert::criteria_to_wire(),
             })
@@ -236,9 +286,11 @@ impl LeadQualificationService for LeadQualificationApi {
         &self,
         request: Request<pb::GetProfileRequest>,
     ) -> Result<Response<pb::GetProfileResponse>, Status> {
-        let tenant = self.tenant(&request);
+        let auth = authorization(&request);
         let request = request.into_inner();
         traced(rpc_span("GetProfile", ""), async move {
+            let caller = self.authorize(auth, Role::Reader).await?;
+            let tenant = caller.tenant.as_str();
             if request.version < 0 {
                 return Err(invalid_argument(&[crate::domain::profile::Violation::new(
                     "version",
@@ -257,9 +309,11 @@ impl LeadQualificationService for LeadQualificationApi {
         &self,
         request: Request<pb::UpdateProfileRequest>,
     ) -> Result<Response<pb::UpdateProfileResponse>, Status> {
-        let tenant = self.tenant(&request);
+        let auth = authorization(&request);
         let request = request.into_inner();
         traced(rpc_span("UpdateProfile", ""), async move {
+            let caller = self.authorize(auth, Role::Admin).await?;
+            let tenant = caller.tenant.as_str();
             let mut violations = Vec::new();
             let Some(wire) = request.profile else {
                 return Err(invalid_argument(&[crate::domain::profile::Violation::new(
@@ -281,7 +335,7 @@ impl LeadQualificationService for LeadQualificationApi {
             }
             let stored = self
                 .qualifier
-                .update_profile(tenant, profile, request.expected_version)
+                .update_profile(tenant, &caller.actor, profile, request.expected_version)
                 .await?;
             tracing::info!(version = stored.version, "profile updated");
             Ok(pb::UpdateProfileResponse {
@@ -295,9 +349,11 @@ impl LeadQualificationService for LeadQualificationApi {
         &self,
         request: Request<pb::ListProfileVersionsRequest>,
     ) -> Result<Response<pb::ListProfileVersionsResponse>, Status> {
-        let tenant = self.tenant(&request);
+        let auth = authorization(&request);
         let request = request.into_inner();
         traced(rpc_span("ListProfileVersions", ""), async move {
+            let caller = self.authorize(auth, Role::Reader).await?;
+            let tenant = caller.tenant.as_str();
             let mut violations = Vec::new();
             let scope = "profiles";
             let (size, before) = pagination::parse::<i64>(
@@ -317,6 +373,30 @@ impl LeadQualificationService for LeadQualificationApi {
             Ok(pb::ListProfileVersionsResponse {
                 profiles: profiles.iter().map(convert::profile_to_wire).collect(),
                 next_page_token,
+            })
+        })
+        .await
+    }
+
+    async fn override_verdict(
+        &self,
+        request: Request<pb::OverrideVerdictRequest>,
+    ) -> Result<Response<pb::OverrideVerdictResponse>, Status> {
+        let auth = authorization(&request);
+        let request = request.into_inner();
+        let span = rpc_span("OverrideVerdict", &request.lead_id);
+        traced(span, async move {
+            let caller = self.authorize(auth, Role::Scorer).await?;
+            let command: OverrideVerdict =
+                convert::override_command(request).map_err(|v| invalid_argument(&v))?;
+            let (record, view) = self
+                .qualifier
+                .override_verdict(&caller.tenant, &caller.actor, command)
+                .await?;
+            tracing::info!(outcome = record.outcome.code(), "verdict overridden");
+            Ok(pb::OverrideVerdictResponse {
+                r#override: Some(convert::override_to_wire(&record)),
+                lead: Some(convert::lead_to_wire(&view)),
             })
         })
         .await

@@ -35,6 +35,12 @@ impl From<AppError> for Status {
             AppError::NotFound(message) => Status::not_found(message),
             AppError::FailedPrecondition(message) => Status::failed_precondition(message),
             AppError::Aborted(message) => Status::aborted(message),
+            AppError::Unauthenticated(message) => Status::unauthenticated(message),
+            AppError::PermissionDenied(message) => Status::permission_denied(message),
+            AppError::Internal(message) => {
+                tracing::error!(error = %message, "internal error");
+                Status::internal("internal error")
+            }
             AppError::Storage(StorageError::Unavailable(cause)) => {
                 tracing::error!(error = %format!("{cause:#}"), "storage failed");
                 Status::unavailable("storage is unavailable; nothing was stored, retry the call")

@@ -7,7 +7,10 @@ use anyhow::{Context, anyhow};
 use jiff::Timestamp;
 use jiff::civil::Date;
 
-use super::{ProfileVersion, StoredLead, VerdictRecord};
+use super::{
+    ApiKeyRecord, AuditEvent, AuditKind, OverrideRecord, ProfileVersion, StoredLead, VerdictRecord,
+};
+use crate::domain::access::Role;
 use crate::domain::{Criterion, Evaluation, Facts, Outcome, Profile, Signal, SignalStatus, Stage};
 
 /// Timestamp as stored: microsecond precision, UTC, fixed width.
@@ -197,4 +200,126 @@ impl TryFrom<ProfileRow> for ProfileVersion {
 
 pub fn profile_body(profile: &Profile) -> String {
     serde_json::to_string(profile).expect("a profile always serialises")
+}
+
+fn optional_ts(text: Option<String>) -> anyhow::Result<Option<Timestamp>> {
+    text.as_deref().map(ts_from_text).transpose()
+}
+
+/// Roles as stored: comma-separated codes.
+pub fn roles_to_text(roles: &[Role]) -> String {
+    roles.iter().map(|r| r.code()).collect::<Vec<_>>().join(",")
+}
+
+#[derive(sqlx::FromRow)]
+pub struct ApiKeyRow {
+    pub key_id: String,
+    pub tenant: String,
+    pub secret_hash: String,
+    pub roles: String,
+    pub description: String,
+    pub created_at: String,
+    pub last_used_at: Option<String>,
+    pub revoked_at: Option<String>,
+}
+
+impl TryFrom<ApiKeyRow> for ApiKeyRecord {
+    type Error = anyhow::Error;
+
+    fn try_from(row: ApiKeyRow) -> anyhow::Result<Self> {
+        let roles = row
+            .roles
+            .split(',')
+            .filter(|r| !r.is_empty())
+            .map(|r| Role::from_code(r).ok_or_else(|| anyhow!("unknown stored role {r:?}")))
+            .collect::<anyhow::Result<_>>()?;
+        Ok(ApiKeyRecord {
+            created_at: ts_from_text(&row.created_at)?,
+            last_used_at: optional_ts(row.last_used_at)?,
+            revoked_at: optional_ts(row.revoked_at)?,
+            key_id: row.key_id,
+            tenant: row.tenant,
+            secret_hash: row.secret_hash,
+            roles,
+            description: row.description,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub struct OverrideRow {
+    pub override_id: String,
+    pub tenant: String,
+    pub lead_id: String,
+    pub outcome: String,
+    pub reason: String,
+    pub author: String,
+    pub actor: String,
+    pub verdict_id: Option<String>,
+    pub created_at: String,
+    pub expires_at: Option<String>,
+}
+
+impl TryFrom<OverrideRow> for OverrideRecord {
+    type Error = anyhow::Error;
+
+    fn try_from(row: OverrideRow) -> anyhow::Result<Self> {
+        Ok(OverrideRecord {
+            outcome: outcome_from(&row.outcome)?,
+            created_at: ts_from_text(&row.created_at)?,
+            expires_at: optional_ts(row.expires_at)?,
+            override_id: row.override_id,
+            tenant: row.tenant,
+            lead_id: row.lead_id,
+            reason: row.reason,
+            author: row.author,
+            actor: row.actor,
+            verdict_id: row.verdict_id,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub struct AuditRow {
+    pub seq: i64,
+    pub event_id: String,
+    pub tenant: String,
+    pub kind: String,
+    pub actor: String,
+    pub lead_id: Option<String>,
+    pub subject: String,
+    pub before_json: String,
+    pub after_json: String,
+    pub created_at: String,
+}
+
+impl TryFrom<AuditRow> for AuditEvent {
+    type Error = anyhow::Error;
+
+    fn try_from(row: AuditRow) -> anyhow::Result<Self> {
+        Ok(AuditEvent {
+            kind: AuditKind::from_code(&row.kind)
+                .ok_or_else(|| anyhow!("unknown stored audit kind {:?}", row.kind))?,
+            created_at: ts_from_text(&row.created_at)?,
+            seq: row.seq,
+            event_id: row.event_id,
+            tenant: row.tenant,
+            actor: row.actor,
+            lead_id: row.lead_id,
+            subject: row.subject,
+            before_json: row.before_json,
+            after_json: row.after_json,
+        })
+    }
+}
+
+/// Newest override per lead, from rows ordered newest first.
+pub fn newest_per_lead(rows: Vec<OverrideRow>) -> anyhow::Result<Vec<OverrideRecord>> {
+    let mut out: Vec<OverrideRecord> = Vec::new();
+    for row in rows {
+        if !out.iter().any(|o| o.lead_id == row.lead_id) {
+            out.push(row.try_into()?);
+        }
+    }
+    Ok(out)
 }

@@ -12,6 +12,7 @@ use async_trait::async_trait;
 use jiff::Timestamp;
 use jiff::civil::Date;
 
+use crate::domain::access::Role;
 use crate::domain::{Evaluation, Facts, Outcome, Profile, Stage};
 
 /// A lead as stored: its merged facts and where it stands.
@@ -55,6 +56,99 @@ pub struct ProfileVersion {
     pub version: i64,
     pub profile: Profile,
     pub created_at: Timestamp,
+}
+
+/// An API key as stored: never the secret, only its hash.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ApiKeyRecord {
+    pub key_id: String,
+    pub tenant: String,
+    /// SHA-256 (hex) of the full key.
+    pub secret_hash: String,
+    pub roles: Vec<Role>,
+    pub description: String,
+    pub created_at: Timestamp,
+    pub last_used_at: Option<Timestamp>,
+    pub revoked_at: Option<Timestamp>,
+}
+
+/// An outcome set by hand for a lead.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OverrideRecord {
+    pub override_id: String,
+    pub tenant: String,
+    pub lead_id: String,
+    pub outcome: Outcome,
+    pub reason: String,
+    pub author: String,
+    /// The key that made it, "cli" or "unauthenticated".
+    pub actor: String,
+    /// The lead's latest computed verdict at the time.
+    pub verdict_id: Option<String>,
+    pub created_at: Timestamp,
+    pub expires_at: Option<Timestamp>,
+}
+
+impl OverrideRecord {
+    /// Whether it still applies at `now`.
+    pub fn is_active(&self, now: Timestamp) -> bool {
+        self.expires_at.is_none_or(|at| at > now)
+    }
+}
+
+/// What an audit event records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AuditKind {
+    ProfileUpdated,
+    ApiKeyCreated,
+    ApiKeyRevoked,
+    VerdictOverridden,
+}
+
+impl AuditKind {
+    pub const ALL: [AuditKind; 4] = [
+        AuditKind::ProfileUpdated,
+        AuditKind::ApiKeyCreated,
+        AuditKind::ApiKeyRevoked,
+        AuditKind::VerdictOverridden,
+    ];
+
+    pub fn code(self) -> &'static str {
+        match self {
+            AuditKind::ProfileUpdated => "PROFILE_UPDATED",
+            AuditKind::ApiKeyCreated => "API_KEY_CREATED",
+            AuditKind::ApiKeyRevoked => "API_KEY_REVOKED",
+            AuditKind::VerdictOverridden => "VERDICT_OVERRIDDEN",
+        }
+    }
+
+    pub fn from_code(code: &str) -> Option<AuditKind> {
+        AuditKind::ALL.into_iter().find(|k| k.code() == code)
+    }
+}
+
+/// One append-only audit record.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AuditEvent {
+    /// Storage order; 0 for an event not stored yet.
+    pub seq: i64,
+    pub event_id: String,
+    pub tenant: String,
+    pub kind: AuditKind,
+    pub actor: String,
+    pub lead_id: Option<String>,
+    pub subject: String,
+    /// JSON, or empty when there was nothing before / after.
+    pub before_json: String,
+    pub after_json: String,
+    pub created_at: Timestamp,
+}
+
+/// Filters of the audit listing; `None` means any.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AuditFilter {
+    pub kind: Option<AuditKind>,
+    pub lead_id: Option<String>,
 }
 
 /// What a qualification writes, all or nothing: the verdict, its signals and
@@ -101,7 +195,7 @@ pub type StorageResult<T> = Result<T, StorageError>;
 
 /// The storage the application runs on.
 #[async_trait]
-pub trait Storage: Send + Sync + 'static {
+pub trait Storage: AccessStorage {
     /// The lead with its merged facts, if it was ever qualified.
     async fn get_lead(&self, tenant: &str, lead_id: &str) -> StorageResult<Option<StoredLead>>;
 
@@ -154,8 +248,13 @@ pub trait Storage: Send + Sync + 'static {
         version: i64,
     ) -> StorageResult<Option<ProfileVersion>>;
 
-    /// Stores a new version; `ProfileVersionTaken` when it exists already.
-    async fn insert_profile(&self, profile: &ProfileVersion) -> StorageResult<()>;
+    /// Stores a new version, and its audit event in the same transaction;
+    /// `ProfileVersionTaken` when the version exists already.
+    async fn insert_profile(
+        &self,
+        profile: &ProfileVersion,
+        audit: Option<&AuditEvent>,
+    ) -> StorageResult<()>;
 
     /// Profile versions, newest first, below `before` (exclusive).
     async fn list_profiles(
@@ -164,6 +263,60 @@ pub trait Storage: Send + Sync + 'static {
         before: Option<i64>,
         limit: i64,
     ) -> StorageResult<Vec<ProfileVersion>>;
+}
+
+/// Keys, overrides and the audit trail.
+#[async_trait]
+pub trait AccessStorage: Send + Sync + 'static {
+    /// A key by its public id, in any tenant (ids are unique).
+    async fn find_api_key(&self, key_id: &str) -> StorageResult<Option<ApiKeyRecord>>;
+
+    /// Whether any tenant has a key that is not revoked.
+    async fn any_active_api_key(&self) -> StorageResult<bool>;
+
+    async fn insert_api_key(&self, key: &ApiKeyRecord, audit: &AuditEvent) -> StorageResult<()>;
+
+    /// Marks the key revoked at `at`; false when it was not active.
+    async fn revoke_api_key(
+        &self,
+        tenant: &str,
+        key_id: &str,
+        at: Timestamp,
+        audit: &AuditEvent,
+    ) -> StorageResult<bool>;
+
+    async fn touch_api_key(&self, key_id: &str, at: Timestamp) -> StorageResult<()>;
+
+    /// A tenant's keys, newest first, after the (created_at, key_id) cursor.
+    async fn list_api_keys(
+        &self,
+        tenant: &str,
+        show_revoked: bool,
+        after: Option<(Timestamp, String)>,
+        limit: i64,
+    ) -> StorageResult<Vec<ApiKeyRecord>>;
+
+    async fn insert_override(
+        &self,
+        record: &OverrideRecord,
+        audit: &AuditEvent,
+    ) -> StorageResult<()>;
+
+    /// The newest override of each of `lead_ids` (active or not).
+    async fn latest_overrides(
+        &self,
+        tenant: &str,
+        lead_ids: &[String],
+    ) -> StorageResult<Vec<OverrideRecord>>;
+
+    /// Audit events, newest first, with `seq` below `before`.
+    async fn list_audit_events(
+        &self,
+        tenant: &str,
+        filter: &AuditFilter,
+        before: Option<i64>,
+        limit: i64,
+    ) -> StorageResult<Vec<AuditEvent>>;
 }
 
 /// Opens the storage named by `database_url` and runs its migrations:

@@ -7,12 +7,16 @@ use std::time::Duration;
 
 use anyhow::Context;
 use async_trait::async_trait;
+use jiff::Timestamp;
 use sqlx::postgres::PgPoolOptions;
-use sqlx::{PgPool, Postgres, QueryBuilder};
+use sqlx::{PgPool, Postgres, QueryBuilder, Transaction};
 
-use super::codec::{self, LeadRow, ProfileRow, SignalRow, VerdictRow};
+use super::codec::{
+    self, ApiKeyRow, AuditRow, LeadRow, OverrideRow, ProfileRow, SignalRow, VerdictRow,
+};
 use super::{
-    LeadFilter, NewQualification, ProfileVersion, Storage, StorageError, StorageResult, StoredLead,
+    AccessStorage, ApiKeyRecord, AuditEvent, AuditFilter, LeadFilter, NewQualification,
+    OverrideRecord, ProfileVersion, Storage, StorageError, StorageResult, StoredLead,
     VerdictRecord,
 };
 
@@ -340,7 +344,12 @@ impl Storage for PostgresStorage {
         Ok(row.map(ProfileVersion::try_from).transpose()?)
     }
 
-    async fn insert_profile(&self, profile: &ProfileVersion) -> StorageResult<()> {
+    async fn insert_profile(
+        &self,
+        profile: &ProfileVersion,
+        audit: Option<&AuditEvent>,
+    ) -> StorageResult<()> {
+        let mut tx = self.pool.begin().await?;
         let inserted = sqlx::query(
             "INSERT INTO profiles (tenant, version, body, created_at) \
              VALUES ($1, $2, $3::jsonb, $4::timestamptz) ON CONFLICT DO NOTHING",
@@ -349,11 +358,15 @@ impl Storage for PostgresStorage {
         .bind(profile.version)
         .bind(codec::profile_body(&profile.profile))
         .bind(codec::ts_to_text(profile.created_at))
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
         if inserted.rows_affected() == 0 {
             return Err(StorageError::ProfileVersionTaken);
         }
+        if let Some(event) = audit {
+            insert_audit(&mut tx, event).await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 
@@ -381,3 +394,223 @@ impl Storage for PostgresStorage {
 
 const VERDICT_COLUMNS_PLAIN: &str = "verdict_id, tenant, lead_id, seq, stage, outcome, score, \
     profile_version, facts, facts_hash, request_id, evaluated_at, evaluation_date";
+
+const KEY_COLUMNS: &str = concat!(
+    "key_id, tenant, secret_hash, roles, description, ",
+    ts!("created_at"),
+    ", ",
+    ts!("last_used_at"),
+    ", ",
+    ts!("revoked_at")
+);
+const OVERRIDE_COLUMNS: &str = concat!(
+    "override_id, tenant, lead_id, outcome, reason, author, actor, verdict_id, ",
+    ts!("created_at"),
+    ", ",
+    ts!("expires_at")
+);
+const AUDIT_COLUMNS: &str = concat!(
+    "seq, event_id, tenant, kind, actor, lead_id, subject, before_json, after_json, ",
+    ts!("created_at")
+);
+
+async fn insert_audit(tx: &mut Transaction<'_, Postgres>, e: &AuditEvent) -> StorageResult<()> {
+    sqlx::query(
+        "INSERT INTO audit_events (event_id, tenant, kind, actor, lead_id, subject, before_json, \
+         after_json, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::timestamptz)",
+    )
+    .bind(&e.event_id)
+    .bind(&e.tenant)
+    .bind(e.kind.code())
+    .bind(&e.actor)
+    .bind(&e.lead_id)
+    .bind(&e.subject)
+    .bind(&e.before_json)
+    .bind(&e.after_json)
+    .bind(codec::ts_to_text(e.created_at))
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+#[async_trait]
+impl AccessStorage for PostgresStorage {
+    async fn find_api_key(&self, key_id: &str) -> StorageResult<Option<ApiKeyRecord>> {
+        let row: Option<ApiKeyRow> = sqlx::query_as(&format!(
+            "SELECT {KEY_COLUMNS} FROM api_keys WHERE key_id = $1"
+        ))
+        .bind(key_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(ApiKeyRecord::try_from).transpose()?)
+    }
+
+    async fn any_active_api_key(&self) -> StorageResult<bool> {
+        let found: Option<i32> =
+            sqlx::query_scalar("SELECT 1 FROM api_keys WHERE revoked_at IS NULL LIMIT 1")
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(found.is_some())
+    }
+
+    async fn insert_api_key(&self, key: &ApiKeyRecord, audit: &AuditEvent) -> StorageResult<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO api_keys (key_id, tenant, secret_hash, roles, description, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6::timestamptz)",
+        )
+        .bind(&key.key_id)
+        .bind(&key.tenant)
+        .bind(&key.secret_hash)
+        .bind(codec::roles_to_text(&key.roles))
+        .bind(&key.description)
+        .bind(codec::ts_to_text(key.created_at))
+        .execute(&mut *tx)
+        .await?;
+        insert_audit(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn revoke_api_key(
+        &self,
+        tenant: &str,
+        key_id: &str,
+        at: Timestamp,
+        audit: &AuditEvent,
+    ) -> StorageResult<bool> {
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query(
+            "UPDATE api_keys SET revoked_at = $1::timestamptz \
+             WHERE tenant = $2 AND key_id = $3 AND revoked_at IS NULL",
+        )
+        .bind(codec::ts_to_text(at))
+        .bind(tenant)
+        .bind(key_id)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        insert_audit(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn touch_api_key(&self, key_id: &str, at: Timestamp) -> StorageResult<()> {
+        sqlx::query("UPDATE api_keys SET last_used_at = $1::timestamptz WHERE key_id = $2")
+            .bind(codec::ts_to_text(at))
+            .bind(key_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn list_api_keys(
+        &self,
+        tenant: &str,
+        show_revoked: bool,
+        after: Option<(Timestamp, String)>,
+        limit: i64,
+    ) -> StorageResult<Vec<ApiKeyRecord>> {
+        let mut query = QueryBuilder::<Postgres>::new(format!(
+            "SELECT {KEY_COLUMNS} FROM api_keys AS k WHERE tenant = "
+        ));
+        query.push_bind(tenant);
+        if !show_revoked {
+            query.push(" AND k.revoked_at IS NULL");
+        }
+        if let Some((created_at, key_id)) = after {
+            query
+                .push(" AND (k.created_at, k.key_id) < (")
+                .push_bind(codec::ts_to_text(created_at))
+                .push("::timestamptz, ")
+                .push_bind(key_id)
+                .push(")");
+        }
+        query
+            .push(" ORDER BY k.created_at DESC, k.key_id DESC LIMIT ")
+            .push_bind(limit);
+        let rows: Vec<ApiKeyRow> = query.build_query_as().fetch_all(&self.pool).await?;
+        Ok(rows
+            .into_iter()
+            .map(ApiKeyRecord::try_from)
+            .collect::<anyhow::Result<_>>()?)
+    }
+
+    async fn insert_override(
+        &self,
+        record: &OverrideRecord,
+        audit: &AuditEvent,
+    ) -> StorageResult<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO overrides (override_id, tenant, lead_id, outcome, reason, author, actor, \
+             verdict_id, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::timestamptz, $10::timestamptz)",
+        )
+        .bind(&record.override_id)
+        .bind(&record.tenant)
+        .bind(&record.lead_id)
+        .bind(record.outcome.code())
+        .bind(&record.reason)
+        .bind(&record.author)
+        .bind(&record.actor)
+        .bind(&record.verdict_id)
+        .bind(codec::ts_to_text(record.created_at))
+        .bind(record.expires_at.map(codec::ts_to_text))
+        .execute(&mut *tx)
+        .await?;
+        insert_audit(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn latest_overrides(
+        &self,
+        tenant: &str,
+        lead_ids: &[String],
+    ) -> StorageResult<Vec<OverrideRecord>> {
+        if lead_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows: Vec<OverrideRow> = sqlx::query_as(&format!(
+            "SELECT {OVERRIDE_COLUMNS} FROM overrides AS o \
+             WHERE tenant = $1 AND lead_id = ANY($2) \
+             ORDER BY o.created_at DESC, o.override_id DESC"
+        ))
+        .bind(tenant)
+        .bind(lead_ids)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(codec::newest_per_lead(rows)?)
+    }
+
+    async fn list_audit_events(
+        &self,
+        tenant: &str,
+        filter: &AuditFilter,
+        before: Option<i64>,
+        limit: i64,
+    ) -> StorageResult<Vec<AuditEvent>> {
+        let mut query = QueryBuilder::<Postgres>::new(format!(
+            "SELECT {AUDIT_COLUMNS} FROM audit_events WHERE tenant = "
+        ));
+        query.push_bind(tenant);
+        if let Some(kind) = filter.kind {
+            query.push(" AND kind = ").push_bind(kind.code());
+        }
+        if let Some(lead_id) = &filter.lead_id {
+            query.push(" AND lead_id = ").push_bind(lead_id.clone());
+        }
+        if let Some(before) = before {
+            query.push(" AND seq < ").push_bind(before);
+        }
+        query.push(" ORDER BY seq DESC LIMIT ").push_bind(limit);
+        let rows: Vec<AuditRow> = query.build_query_as().fetch_all(&self.pool).await?;
+        Ok(rows
+            .into_iter()
+            .map(AuditEvent::try_from)
+            .collect::<anyhow::Result<_>>()?)
+    }
+}

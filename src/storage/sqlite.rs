@@ -7,12 +7,16 @@ use std::time::Duration;
 
 use anyhow::Context;
 use async_trait::async_trait;
+use jiff::Timestamp;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{QueryBuilder, Sqlite, SqlitePool};
+use sqlx::{QueryBuilder, Sqlite, SqlitePool, Transaction};
 
-use super::codec::{self, LeadRow, ProfileRow, SignalRow, VerdictRow};
+use super::codec::{
+    self, ApiKeyRow, AuditRow, LeadRow, OverrideRow, ProfileRow, SignalRow, VerdictRow,
+};
 use super::{
-    LeadFilter, NewQualification, ProfileVersion, Storage, StorageError, StorageResult, StoredLead,
+    AccessStorage, ApiKeyRecord, AuditEvent, AuditFilter, LeadFilter, NewQualification,
+    OverrideRecord, ProfileVersion, Storage, StorageError, StorageResult, StoredLead,
     VerdictRecord,
 };
 
@@ -337,7 +341,12 @@ impl Storage for SqliteStorage {
         Ok(row.map(ProfileVersion::try_from).transpose()?)
     }
 
-    async fn insert_profile(&self, profile: &ProfileVersion) -> StorageResult<()> {
+    async fn insert_profile(
+        &self,
+        profile: &ProfileVersion,
+        audit: Option<&AuditEvent>,
+    ) -> StorageResult<()> {
+        let mut tx = self.writer.begin().await?;
         let inserted = sqlx::query(
             "INSERT INTO profiles (tenant, version, body, created_at) VALUES (?, ?, ?, ?) \
              ON CONFLICT DO NOTHING",
@@ -346,11 +355,15 @@ impl Storage for SqliteStorage {
         .bind(profile.version)
         .bind(codec::profile_body(&profile.profile))
         .bind(codec::ts_to_text(profile.created_at))
-        .execute(&self.writer)
+        .execute(&mut *tx)
         .await?;
         if inserted.rows_affected() == 0 {
             return Err(StorageError::ProfileVersionTaken);
         }
+        if let Some(event) = audit {
+            insert_audit(&mut tx, event).await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 
@@ -372,6 +385,215 @@ impl Storage for SqliteStorage {
         Ok(rows
             .into_iter()
             .map(ProfileVersion::try_from)
+            .collect::<anyhow::Result<_>>()?)
+    }
+}
+
+const KEY_COLUMNS: &str = "key_id, tenant, secret_hash, roles, description, created_at, \
+    last_used_at, revoked_at";
+const OVERRIDE_COLUMNS: &str = "override_id, tenant, lead_id, outcome, reason, author, actor, \
+    verdict_id, created_at, expires_at";
+const AUDIT_COLUMNS: &str = "seq, event_id, tenant, kind, actor, lead_id, subject, before_json, \
+    after_json, created_at";
+
+async fn insert_audit(tx: &mut Transaction<'_, Sqlite>, e: &AuditEvent) -> StorageResult<()> {
+    sqlx::query(
+        "INSERT INTO audit_events (event_id, tenant, kind, actor, lead_id, subject, before_json, \
+         after_json, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&e.event_id)
+    .bind(&e.tenant)
+    .bind(e.kind.code())
+    .bind(&e.actor)
+    .bind(&e.lead_id)
+    .bind(&e.subject)
+    .bind(&e.before_json)
+    .bind(&e.after_json)
+    .bind(codec::ts_to_text(e.created_at))
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+#[async_trait]
+impl AccessStorage for SqliteStorage {
+    async fn find_api_key(&self, key_id: &str) -> StorageResult<Option<ApiKeyRecord>> {
+        let row: Option<ApiKeyRow> = sqlx::query_as(&format!(
+            "SELECT {KEY_COLUMNS} FROM api_keys WHERE key_id = ?"
+        ))
+        .bind(key_id)
+        .fetch_optional(&self.reader)
+        .await?;
+        Ok(row.map(ApiKeyRecord::try_from).transpose()?)
+    }
+
+    async fn any_active_api_key(&self) -> StorageResult<bool> {
+        let found: Option<i64> =
+            sqlx::query_scalar("SELECT 1 FROM api_keys WHERE revoked_at IS NULL LIMIT 1")
+                .fetch_optional(&self.reader)
+                .await?;
+        Ok(found.is_some())
+    }
+
+    async fn insert_api_key(&self, key: &ApiKeyRecord, audit: &AuditEvent) -> StorageResult<()> {
+        let mut tx = self.writer.begin().await?;
+        sqlx::query(&format!(
+            "INSERT INTO api_keys ({KEY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, NULL, NULL)"
+        ))
+        .bind(&key.key_id)
+        .bind(&key.tenant)
+        .bind(&key.secret_hash)
+        .bind(codec::roles_to_text(&key.roles))
+        .bind(&key.description)
+        .bind(codec::ts_to_text(key.created_at))
+        .execute(&mut *tx)
+        .await?;
+        insert_audit(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn revoke_api_key(
+        &self,
+        tenant: &str,
+        key_id: &str,
+        at: Timestamp,
+        audit: &AuditEvent,
+    ) -> StorageResult<bool> {
+        let mut tx = self.writer.begin().await?;
+        let done = sqlx::query(
+            "UPDATE api_keys SET revoked_at = ? \
+             WHERE tenant = ? AND key_id = ? AND revoked_at IS NULL",
+        )
+        .bind(codec::ts_to_text(at))
+        .bind(tenant)
+        .bind(key_id)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        insert_audit(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn touch_api_key(&self, key_id: &str, at: Timestamp) -> StorageResult<()> {
+        sqlx::query("UPDATE api_keys SET last_used_at = ? WHERE key_id = ?")
+            .bind(codec::ts_to_text(at))
+            .bind(key_id)
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+
+    async fn list_api_keys(
+        &self,
+        tenant: &str,
+        show_revoked: bool,
+        after: Option<(Timestamp, String)>,
+        limit: i64,
+    ) -> StorageResult<Vec<ApiKeyRecord>> {
+        let mut query = QueryBuilder::<Sqlite>::new(format!(
+            "SELECT {KEY_COLUMNS} FROM api_keys WHERE tenant = "
+        ));
+        query.push_bind(tenant);
+        if !show_revoked {
+            query.push(" AND revoked_at IS NULL");
+        }
+        if let Some((created_at, key_id)) = after {
+            let created_at = codec::ts_to_text(created_at);
+            query
+                .push(" AND (created_at < ")
+                .push_bind(created_at.clone())
+                .push(" OR (created_at = ")
+                .push_bind(created_at)
+                .push(" AND key_id < ")
+                .push_bind(key_id)
+                .push("))");
+        }
+        query
+            .push(" ORDER BY created_at DESC, key_id DESC LIMIT ")
+            .push_bind(limit);
+        let rows: Vec<ApiKeyRow> = query.build_query_as().fetch_all(&self.reader).await?;
+        Ok(rows
+            .into_iter()
+            .map(ApiKeyRecord::try_from)
+            .collect::<anyhow::Result<_>>()?)
+    }
+
+    async fn insert_override(
+        &self,
+        record: &OverrideRecord,
+        audit: &AuditEvent,
+    ) -> StorageResult<()> {
+        let mut tx = self.writer.begin().await?;
+        sqlx::query(&format!(
+            "INSERT INTO overrides ({OVERRIDE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        ))
+        .bind(&record.override_id)
+        .bind(&record.tenant)
+        .bind(&record.lead_id)
+        .bind(record.outcome.code())
+        .bind(&record.reason)
+        .bind(&record.author)
+        .bind(&record.actor)
+        .bind(&record.verdict_id)
+        .bind(codec::ts_to_text(record.created_at))
+        .bind(record.expires_at.map(codec::ts_to_text))
+        .execute(&mut *tx)
+        .await?;
+        insert_audit(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn latest_overrides(
+        &self,
+        tenant: &str,
+        lead_ids: &[String],
+    ) -> StorageResult<Vec<OverrideRecord>> {
+        if lead_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut query = QueryBuilder::<Sqlite>::new(format!(
+            "SELECT {OVERRIDE_COLUMNS} FROM overrides WHERE tenant = "
+        ));
+        query.push_bind(tenant).push(" AND lead_id IN (");
+        let mut list = query.separated(", ");
+        for id in lead_ids {
+            list.push_bind(id);
+        }
+        query.push(") ORDER BY created_at DESC, override_id DESC");
+        let rows: Vec<OverrideRow> = query.build_query_as().fetch_all(&self.reader).await?;
+        Ok(codec::newest_per_lead(rows)?)
+    }
+
+    async fn list_audit_events(
+        &self,
+        tenant: &str,
+        filter: &AuditFilter,
+        before: Option<i64>,
+        limit: i64,
+    ) -> StorageResult<Vec<AuditEvent>> {
+        let mut query = QueryBuilder::<Sqlite>::new(format!(
+            "SELECT {AUDIT_COLUMNS} FROM audit_events WHERE tenant = "
+        ));
+        query.push_bind(tenant);
+        if let Some(kind) = filter.kind {
+            query.push(" AND kind = ").push_bind(kind.code());
+        }
+        if let Some(lead_id) = &filter.lead_id {
+            query.push(" AND lead_id = ").push_bind(lead_id.clone());
+        }
+        if let Some(before) = before {
+            query.push(" AND seq < ").push_bind(before);
+        }
+        query.push(" ORDER BY seq DESC LIMIT ").push_bind(limit);
+        let rows: Vec<AuditRow> = query.build_query_as().fetch_all(&self.reader).await?;
+        Ok(rows
+            .into_iter()
+            .map(AuditEvent::try_from)
             .collect::<anyhow::Result<_>>()?)
     }
 }
