@@ -2,14 +2,23 @@
 //! fresh database (a SQLite file in a temp dir, or a new PostgreSQL
 //! database), and talks to it over real gRPC.
 
+use std::path::PathBuf;
+use std::process::Output;
+use std::sync::Arc;
 use std::time::Duration;
 
+use leadqual::auth::{IssuedKey, Role};
 use leadqual::proto::v1 as pb;
+use leadqual::proto::v1::admin_service_client::AdminServiceClient;
 use leadqual::proto::v1::lead_qualification_service_client::LeadQualificationServiceClient;
-use leadqual::startup::{Application, Settings};
+use leadqual::startup::{Application, Settings, TlsFiles};
+use leadqual::storage::Storage;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
-use tonic::transport::Channel;
+use tonic::metadata::{Ascii, MetadataValue};
+use tonic::service::Interceptor;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 use tonic::{Code, Status};
 use tonic_types::StatusExt;
 
@@ -100,26 +109,146 @@ impl Drop for TestDatabase {
     }
 }
 
-/// A running server and a client connected to it.
+/// Sets the `authorization` metadata of every call, when it has a value.
+#[derive(Clone, Debug, Default)]
+pub struct Auth(Option<MetadataValue<Ascii>>);
+
+impl Auth {
+    /// No `authorization` metadata at all.
+    pub fn none() -> Auth {
+        Auth(None)
+    }
+
+    /// `authorization: Bearer <secret>`.
+    pub fn bearer(secret: &str) -> Auth {
+        Auth::header(&format!("Bearer {secret}"))
+    }
+
+    /// `authorization: <value>`, verbatim.
+    pub fn header(value: &str) -> Auth {
+        Auth(Some(value.parse().expect("an ASCII header value")))
+    }
+}
+
+impl Interceptor for Auth {
+    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, Status> {
+        if let Some(value) = &self.0 {
+            request
+                .metadata_mut()
+                .insert("authorization", value.clone());
+        }
+        Ok(request)
+    }
+}
+
+pub type AuthChannel = InterceptedService<Channel, Auth>;
+pub type QualificationClient = LeadQualificationServiceClient<AuthChannel>;
+pub type AdminClient = AdminServiceClient<AuthChannel>;
+
+/// Clients of both services sending one identity.
+#[derive(Clone)]
+pub struct Clients {
+    pub client: QualificationClient,
+    pub admin: AdminClient,
+}
+
+impl Clients {
+    pub fn new(channel: &Channel, auth: Auth) -> Clients {
+        Clients {
+            client: LeadQualificationServiceClient::with_interceptor(channel.clone(), auth.clone()),
+            admin: AdminServiceClient::with_interceptor(channel.clone(), auth),
+        }
+    }
+}
+
+/// A self-signed certificate for "localhost" in PEM files of a temp dir.
+#[derive(Clone)]
+pub struct TestTls {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    /// The certificate, which is its own CA: what clients trust.
+    pub ca_pem: String,
+    _dir: Arc<tempfile::TempDir>,
+}
+
+impl TestTls {
+    pub fn generate() -> TestTls {
+        let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()])
+            .expect("a self-signed certificate");
+        let cert_pem = certified.cert.pem();
+        let key_pem = certified.key_pair.serialize_pem();
+        let dir = tempfile::tempdir().expect("temp dir");
+        let cert = dir.path().join("cert.pem");
+        let key = dir.path().join("key.pem");
+        std::fs::write(&cert, &cert_pem).expect("write the certificate");
+        std::fs::write(&key, &key_pem).expect("write the key");
+        TestTls {
+            cert,
+            key,
+            ca_pem: cert_pem,
+            _dir: Arc::new(dir),
+        }
+    }
+
+    /// The server's setting.
+    pub fn files(&self) -> TlsFiles {
+        TlsFiles {
+            cert: self.cert.clone(),
+            key: self.key.clone(),
+        }
+    }
+
+    /// Client settings trusting this certificate for "localhost".
+    pub fn client_config(&self) -> ClientTlsConfig {
+        ClientTlsConfig::new()
+            .ca_certificate(Certificate::from_pem(&self.ca_pem))
+            .domain_name("localhost")
+    }
+}
+
+/// How [`spawn_app_with`] starts the server.
+#[derive(Clone, Default)]
+pub struct AppOptions {
+    pub allow_unauthenticated: bool,
+    /// Serve TLS with this certificate (and connect the clients over TLS).
+    pub tls: Option<TestTls>,
+}
+
+/// A running server and clients connected to it.
 pub struct TestApp {
-    pub client: LeadQualificationServiceClient<Channel>,
+    /// Sends the identity set by [`TestApp::use_auth`] (none at first).
+    pub client: QualificationClient,
+    pub admin: AdminClient,
     pub channel: Channel,
+    pub port: u16,
+    auth: Auth,
+    options: AppOptions,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<anyhow::Result<()>>>,
     pub database: TestDatabase,
 }
 
 pub async fn spawn_app(backend: Backend) -> TestApp {
-    let database = TestDatabase::create(backend).await;
-    start(database).await
+    spawn_app_with(backend, AppOptions::default()).await
 }
 
-async fn start(database: TestDatabase) -> TestApp {
-    let settings = Settings {
+pub async fn spawn_app_with(backend: Backend, options: AppOptions) -> TestApp {
+    let database = TestDatabase::create(backend).await;
+    start(database, options, Auth::none()).await
+}
+
+/// The settings [`spawn_app_with`] starts the server with.
+pub fn settings(database_url: &str, options: &AppOptions) -> Settings {
+    Settings {
         listen: "127.0.0.1:0".parse().expect("address"),
-        database_url: database.url.clone(),
-    };
-    let app = Application::build(&settings)
+        database_url: database_url.to_owned(),
+        allow_unauthenticated: options.allow_unauthenticated,
+        tls: options.tls.as_ref().map(TestTls::files),
+    }
+}
+
+async fn start(database: TestDatabase, options: AppOptions, auth: Auth) -> TestApp {
+    let app = Application::build(&settings(&database.url, &options))
         .await
         .expect("the application starts");
     let port = app.port();
@@ -127,10 +256,18 @@ async fn start(database: TestDatabase) -> TestApp {
     let server = tokio::spawn(app.run_until_stopped(async move {
         let _ = rx.await;
     }));
-    let channel = connect(port).await;
+    let channel = match &options.tls {
+        Some(tls) => connect_tls(port, tls.client_config()).await,
+        None => connect(port).await,
+    };
+    let clients = Clients::new(&channel, auth.clone());
     TestApp {
-        client: LeadQualificationServiceClient::new(channel.clone()),
+        client: clients.client,
+        admin: clients.admin,
         channel,
+        port,
+        auth,
+        options,
         shutdown: Some(tx),
         server: Some(server),
         database,
@@ -142,6 +279,20 @@ pub async fn connect(port: u16) -> Channel {
     let endpoint = Channel::from_shared(format!("http://127.0.0.1:{port}"))
         .expect("endpoint")
         .connect_timeout(Duration::from_secs(5));
+    connect_endpoint(endpoint, port).await
+}
+
+/// Connects over TLS, retrying while the server comes up.
+pub async fn connect_tls(port: u16, tls: ClientTlsConfig) -> Channel {
+    let endpoint = Channel::from_shared(format!("https://127.0.0.1:{port}"))
+        .expect("endpoint")
+        .connect_timeout(Duration::from_secs(5))
+        .tls_config(tls)
+        .expect("TLS settings");
+    connect_endpoint(endpoint, port).await
+}
+
+async fn connect_endpoint(endpoint: Endpoint, port: u16) -> Channel {
     for _ in 0..50 {
         if let Ok(channel) = endpoint.connect().await {
             return channel;
@@ -152,7 +303,8 @@ pub async fn connect(port: u16) -> Channel {
 }
 
 impl TestApp {
-    /// Stops the server gracefully and starts a new one on the same database.
+    /// Stops the server gracefully and starts a new one on the same database,
+    /// with the same options and identity.
     pub async fn restart(mut self) -> TestApp {
         self.stop().await;
         let database = std::mem::replace(
@@ -163,7 +315,7 @@ impl TestApp {
                 postgres_name: None,
             },
         );
-        start(database).await
+        start(database, self.options.clone(), self.auth.clone()).await
     }
 
     pub async fn stop(&mut self) {
@@ -176,6 +328,44 @@ impl TestApp {
                 .expect("the server task completes")
                 .expect("the server stops cleanly");
         }
+    }
+
+    /// Clients sending `auth`.
+    pub fn clients(&self, auth: Auth) -> Clients {
+        Clients::new(&self.channel, auth)
+    }
+
+    /// Clients sending `authorization: Bearer <secret>`.
+    pub fn as_key(&self, secret: &str) -> Clients {
+        self.clients(Auth::bearer(secret))
+    }
+
+    /// Makes `client`, `admin` and the helper methods send `auth`.
+    pub fn use_auth(&mut self, auth: Auth) {
+        let clients = Clients::new(&self.channel, auth.clone());
+        self.client = clients.client;
+        self.admin = clients.admin;
+        self.auth = auth;
+    }
+
+    /// Makes `client`, `admin` and the helper methods send this key.
+    pub fn use_key(&mut self, secret: &str) {
+        self.use_auth(Auth::bearer(secret));
+    }
+
+    /// The server's database, opened like the server opens it.
+    pub async fn storage(&self) -> Arc<dyn Storage> {
+        leadqual::storage::connect(&self.database.url)
+            .await
+            .expect("the test database opens")
+    }
+
+    /// Issues a key straight into the database, as the CLI does.
+    pub async fn issue_key(&self, tenant: &str, roles: &[Role]) -> IssuedKey {
+        let storage = self.storage().await;
+        leadqual::auth::issue_key(storage.as_ref(), tenant, roles, "test key", "cli")
+            .await
+            .expect("issue_key succeeds")
     }
 
     pub async fn qualify(&mut self, request: pb::QualifyLeadRequest) -> pb::QualifyLeadResponse {
@@ -238,6 +428,108 @@ impl Drop for TestApp {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
+    }
+}
+
+/// Runs the `leadqual` binary with `args` (off the async runtime).
+pub async fn run_cli(args: &[&str]) -> Output {
+    let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+    tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_leadqual"))
+            .args(&args)
+            .env_remove("LEADQUAL_DATABASE_URL")
+            .env_remove("LEADQUAL_LISTEN")
+            .output()
+            .expect("the leadqual binary runs")
+    })
+    .await
+    .expect("the CLI thread completes")
+}
+
+/// Stdout of a CLI run that must succeed.
+pub fn cli_stdout(output: &Output) -> String {
+    assert!(
+        output.status.success(),
+        "the CLI fails: {}\nstdout: {}\nstderr: {}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout.clone()).expect("UTF-8 stdout")
+}
+
+/// `leadqual keys create --tenant TENANT --role R... --database-url URL`:
+/// the printed secret.
+pub async fn cli_create_key(database_url: &str, tenant: &str, roles: &[&str]) -> String {
+    let mut args = vec!["keys", "create", "--tenant", tenant];
+    for role in roles {
+        args.extend(["--role", role]);
+    }
+    args.extend(["--database-url", database_url]);
+    let stdout = cli_stdout(&run_cli(&args).await);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 1, "only the secret on stdout: {stdout:?}");
+    let secret = lines[0].trim().to_owned();
+    assert!(secret.starts_with("lq_"), "a secret: {secret:?}");
+    secret
+}
+
+/// `leadqual keys revoke --tenant TENANT KEY_ID --database-url URL`.
+pub async fn cli_revoke_key(database_url: &str, tenant: &str, key_id: &str) -> Output {
+    run_cli(&[
+        "keys",
+        "revoke",
+        "--tenant",
+        tenant,
+        key_id,
+        "--database-url",
+        database_url,
+    ])
+    .await
+}
+
+/// `leadqual keys list --tenant TENANT --database-url URL`: the non-blank lines.
+pub async fn cli_list_keys(database_url: &str, tenant: &str) -> Vec<String> {
+    let stdout = cli_stdout(
+        &run_cli(&[
+            "keys",
+            "list",
+            "--tenant",
+            tenant,
+            "--database-url",
+            database_url,
+        ])
+        .await,
+    );
+    stdout
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The key_id of a secret ("lq_<key_id>_<secret part>") among `key_ids`.
+pub fn key_id_of<'a>(secret: &str, key_ids: impl IntoIterator<Item = &'a str>) -> String {
+    let matching: Vec<&str> = key_ids
+        .into_iter()
+        .filter(|id| secret.starts_with(&format!("lq_{id}_")))
+        .collect();
+    assert_eq!(matching.len(), 1, "one key_id prefixes the secret");
+    matching[0].to_owned()
+}
+
+/// The part of a secret after "lq_<key_id>_".
+pub fn secret_part<'a>(secret: &'a str, key_id: &str) -> &'a str {
+    secret
+        .strip_prefix(&format!("lq_{key_id}_"))
+        .unwrap_or_else(|| panic!("the secret starts with lq_{key_id}_"))
+}
+
+/// Asserts that a call failed with `code`.
+pub fn assert_code<T: std::fmt::Debug>(result: Result<T, Status>, code: Code, what: &str) {
+    match result {
+        Ok(value) => panic!("{what}: expected {code:?}, got OK: {value:?}"),
+        Err(status) => assert_eq!(status.code(), code, "{what}: {status:?}"),
     }
 }
 

@@ -3,8 +3,12 @@
 
 mod helpers;
 
+mod audit;
+mod auth;
 mod criteria_and_health;
 mod leads;
+mod overrides;
 mod profile;
 mod qualify;
+mod tls;
 mod validation;
