@@ -9,7 +9,8 @@ use anyhow::Context;
 use async_trait::async_trait;
 use jiff::Timestamp;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{QueryBuilder, Sqlite, SqlitePool, Transaction};
+use sqlx::{Connection, QueryBuilder, Sqlite, SqliteConnection, SqlitePool, Transaction};
+use tokio::sync::{mpsc, oneshot};
 
 use super::codec::{
     self, ApiKeyRow, AuditRow, LeadRow, OverrideRow, ProfileRow, SignalRow, VerdictRow,
@@ -24,6 +25,7 @@ use super::{
 pub struct SqliteStorage {
     reader: SqlitePool,
     writer: SqlitePool,
+    commits: mpsc::Sender<CommitJob>,
 }
 
 const LEAD_COLUMNS: &str = "tenant, lead_id, stage, facts, revision, latest_verdict_id, \
@@ -69,7 +71,13 @@ impl SqliteStorage {
                 .await
                 .with_context(|| format!("cannot open SQLite database {url:?}"))?
         };
-        Ok(Self { reader, writer })
+        let (commits, jobs) = mpsc::channel(4 * MAX_GROUP);
+        tokio::spawn(group_committer(writer.clone(), jobs));
+        Ok(Self {
+            reader,
+            writer,
+            commits,
+        })
     }
 
     async fn signals_of(&self, ids: &[String]) -> StorageResult<Vec<SignalRow>> {
@@ -145,100 +153,17 @@ impl Storage for SqliteStorage {
     }
 
     async fn commit_qualification(&self, q: &NewQualification) -> StorageResult<()> {
-        let v = &q.verdict;
-        let evaluated_at = codec::ts_to_text(v.evaluated_at);
-        let mut tx = self.writer.begin().await?;
-
-        // The lead first: its revision check makes a concurrent qualification
-        // of the same lead wait, then fail with LeadChanged, before it writes.
-        let lead = match q.expected_revision {
-            None => sqlx::query(
-                "INSERT INTO leads (tenant, lead_id, stage, facts, revision, latest_verdict_id, \
-                 latest_outcome, created_at, updated_at) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-            )
-            .bind(&v.tenant)
-            .bind(&v.lead_id)
-            .bind(q.stage.code())
-            .bind(v.facts.to_json())
-            .bind(v.seq)
-            .bind(&v.verdict_id)
-            .bind(v.evaluation.outcome.code())
-            .bind(&evaluated_at)
-            .bind(&evaluated_at)
-            .execute(&mut *tx)
-            .await?,
-            Some(revision) => {
-                sqlx::query(
-                    "UPDATE leads SET stage = ?, facts = ?, revision = ?, latest_verdict_id = ?, \
-                 latest_outcome = ?, updated_at = ? \
-                 WHERE tenant = ? AND lead_id = ? AND revision = ?",
-                )
-                .bind(q.stage.code())
-                .bind(v.facts.to_json())
-                .bind(v.seq)
-                .bind(&v.verdict_id)
-                .bind(v.evaluation.outcome.code())
-                .bind(&evaluated_at)
-                .bind(&v.tenant)
-                .bind(&v.lead_id)
-                .bind(revision)
-                .execute(&mut *tx)
-                .await?
-            }
-        };
-        if lead.rows_affected() == 0 {
-            return Err(StorageError::LeadChanged);
-        }
-
-        let inserted = sqlx::query(&format!(
-            "INSERT INTO verdicts ({VERDICT_COLUMNS}) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
-        ))
-        .bind(&v.verdict_id)
-        .bind(&v.tenant)
-        .bind(&v.lead_id)
-        .bind(v.seq)
-        .bind(v.evaluation.stage.code())
-        .bind(v.evaluation.outcome.code())
-        .bind(v.evaluation.score)
-        .bind(v.profile_version)
-        .bind(v.facts.to_json())
-        .bind(&v.facts_hash)
-        .bind(&v.request_id)
-        .bind(&evaluated_at)
-        .bind(v.evaluation_date.to_string())
-        .execute(&mut *tx)
-        .await?;
-        if inserted.rows_affected() == 0 {
-            return Err(StorageError::DuplicateRequest);
-        }
-
-        let mut signals = QueryBuilder::<Sqlite>::new(
-            "INSERT INTO signals (verdict_id, tenant, lead_id, criterion, stage, status, \
-             weight, knockout, evidence, remedy, missing_facts, evaluated_at) ",
-        );
-        signals.push_values(
-            v.evaluation.signals.iter().zip(codec::signal_rows(v)),
-            |mut b, (signal, row)| {
-                b.push_bind(row.verdict_id)
-                    .push_bind(&v.tenant)
-                    .push_bind(&v.lead_id)
-                    .push_bind(row.criterion)
-                    .push_bind(signal.stage().code())
-                    .push_bind(row.status)
-                    .push_bind(row.weight)
-                    .push_bind(row.knockout)
-                    .push_bind(row.evidence)
-                    .push_bind(row.remedy)
-                    .push_bind(row.missing_facts)
-                    .push_bind(&evaluated_at);
-            },
-        );
-        signals.build().execute(&mut *tx).await?;
-
-        tx.commit().await?;
-        Ok(())
+        let (done, outcome) = oneshot::channel();
+        self.commits
+            .send(CommitJob {
+                qualification: q.clone(),
+                done,
+            })
+            .await
+            .map_err(|_| StorageError::Unavailable(anyhow::anyhow!("the SQLite writer stopped")))?;
+        outcome.await.map_err(|_| {
+            StorageError::Unavailable(anyhow::anyhow!("the SQLite writer stopped mid-commit"))
+        })?
     }
 
     async fn get_verdict(
@@ -596,4 +521,164 @@ impl AccessStorage for SqliteStorage {
             .map(AuditEvent::try_from)
             .collect::<anyhow::Result<_>>()?)
     }
+}
+
+/// Writes one qualification on `conn`, inside the caller's transaction.
+async fn write_qualification(
+    conn: &mut SqliteConnection,
+    q: &NewQualification,
+) -> StorageResult<()> {
+    let v = &q.verdict;
+    let evaluated_at = codec::ts_to_text(v.evaluated_at);
+
+    // The lead first: its revision check makes a concurrent qualification
+    // of the same lead wait, then fail with LeadChanged, before it writes.
+    let lead =
+        match q.expected_revision {
+            None => sqlx::query(
+                "INSERT INTO leads (tenant, lead_id, stage, facts, revision, latest_verdict_id, \
+             latest_outcome, created_at, updated_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            )
+            .bind(&v.tenant)
+            .bind(&v.lead_id)
+            .bind(q.stage.code())
+            .bind(v.facts.to_json())
+            .bind(v.seq)
+            .bind(&v.verdict_id)
+            .bind(v.evaluation.outcome.code())
+            .bind(&evaluated_at)
+            .bind(&evaluated_at)
+            .execute(&mut *conn)
+            .await?,
+            Some(revision) => {
+                sqlx::query(
+                    "UPDATE leads SET stage = ?, facts = ?, revision = ?, latest_verdict_id = ?, \
+             latest_outcome = ?, updated_at = ? \
+             WHERE tenant = ? AND lead_id = ? AND revision = ?",
+                )
+                .bind(q.stage.code())
+                .bind(v.facts.to_json())
+                .bind(v.seq)
+                .bind(&v.verdict_id)
+                .bind(v.evaluation.outcome.code())
+                .bind(&evaluated_at)
+                .bind(&v.tenant)
+                .bind(&v.lead_id)
+                .bind(revision)
+                .execute(&mut *conn)
+                .await?
+            }
+        };
+    if lead.rows_affected() == 0 {
+        return Err(StorageError::LeadChanged);
+    }
+
+    let inserted = sqlx::query(&format!(
+        "INSERT INTO verdicts ({VERDICT_COLUMNS}) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
+    ))
+    .bind(&v.verdict_id)
+    .bind(&v.tenant)
+    .bind(&v.lead_id)
+    .bind(v.seq)
+    .bind(v.evaluation.stage.code())
+    .bind(v.evaluation.outcome.code())
+    .bind(v.evaluation.score)
+    .bind(v.profile_version)
+    .bind(v.facts.to_json())
+    .bind(&v.facts_hash)
+    .bind(&v.request_id)
+    .bind(&evaluated_at)
+    .bind(v.evaluation_date.to_string())
+    .execute(&mut *conn)
+    .await?;
+    if inserted.rows_affected() == 0 {
+        return Err(StorageError::DuplicateRequest);
+    }
+
+    let mut signals = QueryBuilder::<Sqlite>::new(
+        "INSERT INTO signals (verdict_id, tenant, lead_id, criterion, stage, status, \
+         weight, knockout, evidence, remedy, missing_facts, evaluated_at) ",
+    );
+    signals.push_values(
+        v.evaluation.signals.iter().zip(codec::signal_rows(v)),
+        |mut b, (signal, row)| {
+            b.push_bind(row.verdict_id)
+                .push_bind(&v.tenant)
+                .push_bind(&v.lead_id)
+                .push_bind(row.criterion)
+                .push_bind(signal.stage().code())
+                .push_bind(row.status)
+                .push_bind(row.weight)
+                .push_bind(row.knockout)
+                .push_bind(row.evidence)
+                .push_bind(row.remedy)
+                .push_bind(row.missing_facts)
+                .push_bind(&evaluated_at);
+        },
+    );
+    signals.build().execute(&mut *conn).await?;
+
+    Ok(())
+}
+
+/// A qualification waiting for the group commit, and who to tell.
+struct CommitJob {
+    qualification: NewQualification,
+    done: oneshot::Sender<StorageResult<()>>,
+}
+
+/// Most qualifications committed in one transaction.
+const MAX_GROUP: usize = 128;
+
+/// Group commit: qualifications queued while the previous transaction was
+/// being synced are written together in one transaction (one fsync), each
+/// in a savepoint of its own so that one's conflict does not undo the
+/// others. Every caller is answered only after the commit; if the commit
+/// fails, all of the group fail and nothing of it is stored.
+async fn group_committer(writer: SqlitePool, mut jobs: mpsc::Receiver<CommitJob>) {
+    let mut batch = Vec::with_capacity(MAX_GROUP);
+    while jobs.recv_many(&mut batch, MAX_GROUP).await > 0 {
+        match commit_group(&writer, &batch).await {
+            Ok(results) => {
+                for (job, result) in batch.drain(..).zip(results) {
+                    let _ = job.done.send(result);
+                }
+            }
+            Err(err) => {
+                let message = format!("{err:#}");
+                tracing::error!(error = %message, size = batch.len(), "group commit failed");
+                for job in batch.drain(..) {
+                    let _ = job.done.send(Err(StorageError::Unavailable(anyhow::anyhow!(
+                        "commit failed: {message}"
+                    ))));
+                }
+            }
+        }
+    }
+}
+
+async fn commit_group(
+    writer: &SqlitePool,
+    batch: &[CommitJob],
+) -> anyhow::Result<Vec<StorageResult<()>>> {
+    let mut tx = writer.begin().await?;
+    let mut results = Vec::with_capacity(batch.len());
+    for job in batch {
+        let mut savepoint = Connection::begin(&mut *tx).await?;
+        match write_qualification(&mut savepoint, &job.qualification).await {
+            Ok(()) => {
+                savepoint.commit().await?;
+                results.push(Ok(()));
+            }
+            Err(StorageError::Unavailable(err)) => return Err(err),
+            Err(expected) => {
+                savepoint.rollback().await?;
+                results.push(Err(expected));
+            }
+        }
+    }
+    tx.commit().await?;
+    Ok(results)
 }

@@ -15,6 +15,8 @@ backend_tests!(
     first_qualification_needs_a_stage_and_later_ones_keep_it,
     concurrent_qualifications_of_one_lead_lose_no_facts,
     verdict_is_fetched_by_id_and_unknown_ids_are_not_found,
+    concurrent_retries_of_one_request_store_one_verdict,
+    concurrent_qualifications_of_many_leads_are_all_stored,
 );
 
 fn recommendation_facts() -> pb::LeadFacts {
@@ -386,4 +388,76 @@ async fn verdict_is_fetched_by_id_and_unknown_ids_are_not_found(backend: Backend
         .await
         .expect_err("unknown id");
     assert_eq!(status.code(), tonic::Code::NotFound);
+}
+
+async fn concurrent_retries_of_one_request_store_one_verdict(backend: Backend) {
+    let mut app = spawn_app(backend).await;
+    let mut request = qualify_request(
+        "lead-dup",
+        Stage::Contact,
+        pb::LeadFacts {
+            disrespectful_incidents: Some(1),
+            ..Default::default()
+        },
+    );
+    request.request_id = "retry-storm".into();
+    let calls: Vec<_> = (0..12)
+        .map(|_| {
+            let mut client = app.client.clone();
+            let request = request.clone();
+            tokio::spawn(async move { client.qualify_lead(request).await.map(|r| r.into_inner()) })
+        })
+        .collect();
+    let mut ids = std::collections::BTreeSet::new();
+    for call in calls {
+        let response = call.await.expect("task").expect("every retry succeeds");
+        ids.insert(response.verdict.expect("verdict").verdict_id);
+    }
+    assert_eq!(ids.len(), 1, "every retry got the same verdict");
+    assert_eq!(app.all_verdicts("lead-dup").await.len(), 1);
+}
+
+async fn concurrent_qualifications_of_many_leads_are_all_stored(backend: Backend) {
+    let mut app = spawn_app(backend).await;
+    let calls: Vec<_> = (0..40)
+        .map(|i| {
+            let mut client = app.client.clone();
+            tokio::spawn(async move {
+                client
+                    .qualify_lead(qualify_request(
+                        &format!("bulk-{i:02}"),
+                        Stage::Recommendation,
+                        pb::LeadFacts {
+                            max_material_repeats: Some(i % 6),
+                            ..Default::default()
+                        },
+                    ))
+                    .await
+                    .map(|r| r.into_inner())
+            })
+        })
+        .collect();
+    for call in calls {
+        call.await.expect("task").expect("every call succeeds");
+    }
+    let leads = app.all_leads().await;
+    assert_eq!(leads.len(), 40);
+    for lead in leads {
+        let repeats = lead
+            .facts
+            .and_then(|f| f.max_material_repeats)
+            .expect("facts");
+        let verdict = lead.latest_verdict.expect("verdict");
+        let expected = if repeats > 3 {
+            SignalStatus::Fired
+        } else {
+            SignalStatus::Clear
+        };
+        assert_eq!(
+            signal(&verdict, Criterion::RepeatedExplanations).status,
+            expected as i32,
+            "{} with {repeats} repeats",
+            lead.lead_id
+        );
+    }
 }
