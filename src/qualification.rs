@@ -2,7 +2,9 @@
 //! persist; plus the reads and the profile workflow. It owns the clock and
 //! the retry policy; the engine stays pure and storage stays dumb.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
@@ -122,20 +124,58 @@ pub enum AppError {
     Storage(#[from] StorageError),
 }
 
+/// How long a tenant's current profile is reused before it is read again.
+/// Updates made through this process apply at once; an update made by
+/// another replica reaches this one within this time. Every verdict records
+/// the version it used.
+const PROFILE_CACHE_TTL: Duration = Duration::from_secs(1);
+
 /// The qualification service, independent of any transport.
 #[derive(Clone)]
 pub struct Qualifier {
     storage: Arc<dyn Storage>,
+    profiles: Arc<Mutex<HashMap<String, (Arc<ProfileVersion>, Instant)>>>,
 }
 
 impl Qualifier {
     pub fn new(storage: Arc<dyn Storage>) -> Self {
-        Self { storage }
+        Self {
+            storage,
+            profiles: Arc::default(),
+        }
+    }
+
+    /// The tenant's current profile, from the cache when fresh.
+    async fn profile_for_evaluation(&self, tenant: &str) -> Result<Arc<ProfileVersion>, AppError> {
+        if let Some((profile, at)) = self.profile_cache().get(tenant)
+            && at.elapsed() < PROFILE_CACHE_TTL
+        {
+            return Ok(profile.clone());
+        }
+        let current = Arc::new(self.current_profile(tenant).await?);
+        self.remember_profile(current.clone());
+        Ok(current)
+    }
+
+    fn remember_profile(&self, profile: Arc<ProfileVersion>) {
+        let mut cache = self.profile_cache();
+        let newer = cache
+            .get(&profile.tenant)
+            .is_none_or(|(cached, _)| cached.version <= profile.version);
+        if newer {
+            cache.insert(profile.tenant.clone(), (profile, Instant::now()));
+        }
+    }
+
+    fn profile_cache(&self) -> MutexGuard<'_, HashMap<String, (Arc<ProfileVersion>, Instant)>> {
+        self.profiles
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Merges, evaluates and (unless `validate_only`) stores atomically.
     pub async fn qualify(&self, tenant: &str, cmd: QualifyLead) -> Result<Qualified, AppError> {
-        let profile = self.current_profile(tenant).await?;
+        let profile = self.profile_for_evaluation(tenant).await?;
         for _ in 0..MAX_ATTEMPTS {
             // Checked on every attempt: a concurrent retry may have won.
             if let Some(request_id) = &cmd.request_id
@@ -405,7 +445,10 @@ impl Qualifier {
                 created_at: next.created_at,
             };
             match self.storage.insert_profile(&next, Some(&audit)).await {
-                Ok(()) => return Ok(next),
+                Ok(()) => {
+                    self.remember_profile(Arc::new(next.clone()));
+                    return Ok(next);
+                }
                 Err(StorageError::ProfileVersionTaken) => continue,
                 Err(other) => return Err(other.into()),
             }

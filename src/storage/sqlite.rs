@@ -53,6 +53,8 @@ impl SqliteStorage {
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
         let writer = SqlitePoolOptions::new()
+            // A ping per checkout doubled the round trips of every query.
+            .test_before_acquire(false)
             .max_connections(1)
             .connect_with(options.clone())
             .await
@@ -66,6 +68,8 @@ impl SqliteStorage {
             writer.clone()
         } else {
             SqlitePoolOptions::new()
+                // A ping per checkout doubled the round trips of every query.
+                .test_before_acquire(false)
                 .max_connections(4)
                 .connect_with(options.read_only(true))
                 .await
