@@ -134,8 +134,11 @@ const PROFILE_CACHE_TTL: Duration = Duration::from_secs(1);
 #[derive(Clone)]
 pub struct Qualifier {
     storage: Arc<dyn Storage>,
-    profiles: Arc<Mutex<HashMap<String, (Arc<ProfileVersion>, Instant)>>>,
+    profiles: Arc<Mutex<ProfileCache>>,
 }
+
+/// Per tenant: the current profile and when it was read.
+type ProfileCache = HashMap<String, (Arc<ProfileVersion>, Instant)>;
 
 impl Qualifier {
     pub fn new(storage: Arc<dyn Storage>) -> Self {
@@ -167,7 +170,7 @@ impl Qualifier {
         }
     }
 
-    fn profile_cache(&self) -> MutexGuard<'_, HashMap<String, (Arc<ProfileVersion>, Instant)>> {
+    fn profile_cache(&self) -> MutexGuard<'_, ProfileCache> {
         self.profiles
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
