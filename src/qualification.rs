@@ -302,8 +302,7 @@ impl Qualifier {
             .storage
             .list_leads(tenant, filter, after, page_size + 1)
             .await?;
-        let more = leads.len() as i64 > page_size;
-        leads.truncate(page_size as usize);
+        let more = truncate_page(&mut leads, page_size);
         let ids: Vec<String> = leads
             .iter()
             .filter_map(|l| l.latest_verdict_id.clone())
@@ -364,8 +363,7 @@ impl Qualifier {
             .storage
             .list_verdicts(tenant, lead_id.as_str(), before, page_size + 1)
             .await?;
-        let more = verdicts.len() as i64 > page_size;
-        verdicts.truncate(page_size as usize);
+        let more = truncate_page(&mut verdicts, page_size);
         Ok((verdicts, more))
     }
 
@@ -473,8 +471,7 @@ impl Qualifier {
             .storage
             .list_profiles(tenant, before, page_size + 1)
             .await?;
-        let more = profiles.len() as i64 > page_size;
-        profiles.truncate(page_size as usize);
+        let more = truncate_page(&mut profiles, page_size);
         Ok((profiles, more))
     }
 
@@ -552,8 +549,7 @@ impl Qualifier {
             .storage
             .list_audit_events(tenant, filter, before, page_size + 1)
             .await?;
-        let more = events.len() as i64 > page_size;
-        events.truncate(page_size as usize);
+        let more = truncate_page(&mut events, page_size);
         Ok((events, more))
     }
 
@@ -561,6 +557,15 @@ impl Qualifier {
     pub fn storage(&self) -> &dyn Storage {
         self.storage.as_ref()
     }
+}
+
+/// Cuts a listing fetched with one extra row back to `page_size`; true when
+/// that extra row existed, i.e. another page follows.
+pub fn truncate_page<T>(items: &mut Vec<T>, page_size: i64) -> bool {
+    let size = usize::try_from(page_size).unwrap_or(0);
+    let more = items.len() > size;
+    items.truncate(size);
+    more
 }
 
 /// The clock, at the precision storage keeps, so a record reads back equal.

@@ -92,15 +92,10 @@ impl AdminService for AdminApi {
                 .list_api_keys(&caller.tenant, request.show_revoked, after, size + 1)
                 .await
                 .map_err(crate::qualification::AppError::from)?;
-            let more = keys.len() as i64 > size;
-            keys.truncate(size as usize);
-            let next_page_token = match keys.last() {
-                Some(last) if more => pagination::token(
-                    &scope,
-                    (last.created_at.as_microsecond(), last.key_id.clone()),
-                ),
-                _ => String::new(),
-            };
+            let more = crate::qualification::truncate_page(&mut keys, size);
+            let next_page_token = pagination::next_token(&scope, &keys, more, |k| {
+                (k.created_at.as_microsecond(), k.key_id.clone())
+            });
             Ok(pb::ListApiKeysResponse {
                 api_keys: keys.iter().map(convert::api_key_to_wire).collect(),
                 next_page_token,
@@ -169,10 +164,7 @@ impl AdminService for AdminApi {
                 .qualifier
                 .list_audit_events(&caller.tenant, &filter, before, size)
                 .await?;
-            let next_page_token = match events.last() {
-                Some(last) if more => pagination::token(&scope, last.seq),
-                _ => String::new(),
-            };
+            let next_page_token = pagination::next_token(&scope, &events, more, |e| e.seq);
             Ok(pb::ListAuditEventsResponse {
                 audit_events: events.iter().map(convert::audit_event_to_wire).collect(),
                 next_page_token,

@@ -73,6 +73,20 @@ pub fn token<C: Serialize>(scope: &str, after: C) -> String {
     URL_SAFE_NO_PAD.encode(serde_json::to_vec(&token).expect("page tokens always serialise"))
 }
 
+/// The token after the last of `items` when `more` follow, else "" (the
+/// last page).
+pub fn next_token<T, C: Serialize>(
+    scope: &str,
+    items: &[T],
+    more: bool,
+    cursor: impl Fn(&T) -> C,
+) -> String {
+    match items.last() {
+        Some(last) if more => token(scope, cursor(last)),
+        _ => String::new(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -191,10 +191,8 @@ impl LeadQualificationService for LeadQualificationApi {
                     size,
                 )
                 .await?;
-            let next_page_token = match views.last() {
-                Some(last) if more => pagination::token(&scope, &last.lead.lead_id),
-                _ => String::new(),
-            };
+            let next_page_token =
+                pagination::next_token(&scope, &views, more, |v| v.lead.lead_id.clone());
             Ok(pb::ListLeadsResponse {
                 leads: views.iter().map(convert::lead_to_wire).collect(),
                 next_page_token,
@@ -256,10 +254,7 @@ impl LeadQualificationService for LeadQualificationApi {
                 .qualifier
                 .list_verdicts(tenant, &lead_id, before, size)
                 .await?;
-            let next_page_token = match verdicts.last() {
-                Some(last) if more => pagination::token(&scope, last.seq),
-                _ => String::new(),
-            };
+            let next_page_token = pagination::next_token(&scope, &verdicts, more, |v| v.seq);
             Ok(pb::ListVerdictsResponse {
                 verdicts: verdicts.iter().map(convert::verdict_to_wire).collect(),
                 next_page_token,
@@ -366,10 +361,7 @@ impl LeadQualificationService for LeadQualificationApi {
                 return Err(invalid_argument(&violations));
             }
             let (profiles, more) = self.qualifier.list_profiles(tenant, before, size).await?;
-            let next_page_token = match profiles.last() {
-                Some(last) if more => pagination::token(scope, last.version),
-                _ => String::new(),
-            };
+            let next_page_token = pagination::next_token(scope, &profiles, more, |p| p.version);
             Ok(pb::ListProfileVersionsResponse {
                 profiles: profiles.iter().map(convert::profile_to_wire).collect(),
                 next_page_token,
