@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use jiff::Timestamp;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Connection, QueryBuilder, Sqlite, SqliteConnection, SqlitePool, Transaction};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use super::codec::{
     self, ApiKeyRow, AuditRow, LeadRow, OverrideRow, ProfileRow, SignalRow, VerdictRow,
@@ -26,6 +26,8 @@ pub struct SqliteStorage {
     reader: SqlitePool,
     writer: SqlitePool,
     commits: mpsc::Sender<CommitJob>,
+    /// Dropped with the storage, which ends the checkpointer.
+    _stop_checkpoints: watch::Sender<()>,
 }
 
 const LEAD_COLUMNS: &str = "tenant, lead_id, stage, facts, revision, latest_verdict_id, \
@@ -56,7 +58,9 @@ impl SqliteStorage {
             // A ping per checkout doubled the round trips of every query.
             .test_before_acquire(false)
             .max_connections(1)
-            .connect_with(options.clone())
+            // Checkpoints run in the background (below); this is only the
+            // backstop should the WAL still grow large.
+            .connect_with(options.clone().pragma("wal_autocheckpoint", "16000"))
             .await
             .with_context(|| format!("cannot open SQLite database {url:?}"))?;
         sqlx::migrate!("migrations/sqlite")
@@ -71,16 +75,24 @@ impl SqliteStorage {
                 // A ping per checkout doubled the round trips of every query.
                 .test_before_acquire(false)
                 .max_connections(4)
-                .connect_with(options.read_only(true))
+                .connect_with(options.clone().read_only(true))
                 .await
                 .with_context(|| format!("cannot open SQLite database {url:?}"))?
         };
         let (commits, jobs) = mpsc::channel(4 * MAX_GROUP);
         tokio::spawn(group_committer(writer.clone(), jobs));
+        let (stop_checkpoints, stopped) = watch::channel(());
+        if !in_memory {
+            let connection = SqliteConnection::connect_with(&options)
+                .await
+                .with_context(|| format!("cannot open SQLite database {url:?}"))?;
+            tokio::spawn(checkpointer(connection, stopped));
+        }
         Ok(Self {
             reader,
             writer,
             commits,
+            _stop_checkpoints: stop_checkpoints,
         })
     }
 
@@ -685,4 +697,27 @@ async fn commit_group(
     }
     tx.commit().await?;
     Ok(results)
+}
+
+/// How often the WAL is copied back into the database file.
+const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(250);
+
+/// Checkpoints the WAL from a connection of its own, so that commits never
+/// wait for a checkpoint (SQLite's automatic checkpoint runs inside the
+/// commit that crosses the threshold). PASSIVE never blocks the writer or
+/// readers.
+async fn checkpointer(mut connection: SqliteConnection, mut stop: watch::Receiver<()>) {
+    loop {
+        tokio::select! {
+            _ = stop.changed() => break,
+            () = tokio::time::sleep(CHECKPOINT_INTERVAL) => {}
+        }
+        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+            .execute(&mut connection)
+            .await
+        {
+            tracing::warn!(error = %e, "background WAL checkpoint failed");
+        }
+    }
+    let _ = connection.close().await;
 }
