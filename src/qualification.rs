@@ -239,20 +239,20 @@ impl Qualifier {
                 stage,
                 verdict,
             };
-            match self.storage.commit_qualification(&commit).await {
-                Ok(()) => {
+            match self.storage.commit_qualification(commit).await {
+                Ok(verdict) => {
                     return Ok(Qualified {
-                        verdict: commit.verdict,
+                        verdict,
                         replayed: false,
                     });
                 }
                 Err(StorageError::LeadChanged) => continue,
                 Err(StorageError::DuplicateRequest) => {
                     // A concurrent retry of the same request won the race.
-                    let request_id = commit.verdict.request_id.as_deref().unwrap_or_default();
+                    let request_id = cmd.request_id.as_ref().map(RequestId::as_str);
                     let first = self
                         .storage
-                        .find_verdict_by_request(tenant, request_id)
+                        .find_verdict_by_request(tenant, request_id.unwrap_or_default())
                         .await?
                         .ok_or_else(|| {
                             AppError::Aborted("request id conflict; retry the call".into())

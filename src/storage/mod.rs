@@ -211,8 +211,11 @@ pub trait Storage: AccessStorage {
     /// Stores a verdict with its signals and the lead's merged facts in one
     /// transaction. Fails with `LeadChanged` when the lead's revision is not
     /// `expected_revision`, and `DuplicateRequest` when the request id is
-    /// taken; nothing is stored then.
-    async fn commit_qualification(&self, qualification: &NewQualification) -> StorageResult<()>;
+    /// taken; nothing is stored then. Returns the stored verdict.
+    async fn commit_qualification(
+        &self,
+        qualification: NewQualification,
+    ) -> StorageResult<VerdictRecord>;
 
     async fn get_verdict(
         &self,

@@ -136,7 +136,7 @@ impl Storage for PostgresStorage {
             .collect::<anyhow::Result<_>>()?)
     }
 
-    async fn commit_qualification(&self, q: &NewQualification) -> StorageResult<()> {
+    async fn commit_qualification(&self, q: NewQualification) -> StorageResult<VerdictRecord> {
         let v = &q.verdict;
         let evaluated_at = codec::ts_to_text(v.evaluated_at);
         let facts = v.facts.to_json();
@@ -247,7 +247,7 @@ impl Storage for PostgresStorage {
         .await?;
 
         tx.commit().await?;
-        Ok(())
+        Ok(q.verdict)
     }
 
     async fn get_verdict(

@@ -168,11 +168,11 @@ impl Storage for SqliteStorage {
             .collect::<anyhow::Result<_>>()?)
     }
 
-    async fn commit_qualification(&self, q: &NewQualification) -> StorageResult<()> {
+    async fn commit_qualification(&self, q: NewQualification) -> StorageResult<VerdictRecord> {
         let (done, outcome) = oneshot::channel();
         self.commits
             .send(CommitJob {
-                qualification: q.clone(),
+                qualification: q,
                 done,
             })
             .await
@@ -642,7 +642,7 @@ async fn write_qualification(
 /// A qualification waiting for the group commit, and who to tell.
 struct CommitJob {
     qualification: NewQualification,
-    done: oneshot::Sender<StorageResult<()>>,
+    done: oneshot::Sender<StorageResult<VerdictRecord>>,
 }
 
 /// Most qualifications committed in one transaction.
@@ -659,7 +659,7 @@ async fn group_committer(writer: SqlitePool, mut jobs: mpsc::Receiver<CommitJob>
         match commit_group(&writer, &batch).await {
             Ok(results) => {
                 for (job, result) in batch.drain(..).zip(results) {
-                    let _ = job.done.send(result);
+                    let _ = job.done.send(result.map(|()| job.qualification.verdict));
                 }
             }
             Err(err) => {
