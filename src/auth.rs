@@ -157,16 +157,14 @@ pub async fn issue_key(
         revoked_at: None,
     };
     let audit = AuditEvent {
-        seq: 0,
-        event_id: uuid::Uuid::now_v7().to_string(),
-        tenant,
-        kind: AuditKind::ApiKeyCreated,
-        actor: actor.to_owned(),
-        lead_id: None,
-        subject: format!("api key {key_id}"),
-        before_json: String::new(),
         after_json: key_json(&record),
-        created_at,
+        ..AuditEvent::new(
+            &tenant,
+            AuditKind::ApiKeyCreated,
+            actor,
+            format!("api key {key_id}"),
+            created_at,
+        )
     };
     storage.insert_api_key(&record, &audit).await?;
     Ok(IssuedKey {
@@ -194,16 +192,15 @@ pub async fn revoke_key(
     let at = now();
     key.revoked_at = Some(at);
     let audit = AuditEvent {
-        seq: 0,
-        event_id: uuid::Uuid::now_v7().to_string(),
-        tenant: tenant.to_owned(),
-        kind: AuditKind::ApiKeyRevoked,
-        actor: actor.to_owned(),
-        lead_id: None,
-        subject: format!("api key {key_id}"),
         before_json,
         after_json: key_json(&key),
-        created_at: at,
+        ..AuditEvent::new(
+            tenant,
+            AuditKind::ApiKeyRevoked,
+            actor,
+            format!("api key {key_id}"),
+            at,
+        )
     };
     if storage.revoke_api_key(tenant, key_id, at, &audit).await? {
         Ok(key)

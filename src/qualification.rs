@@ -434,16 +434,15 @@ impl Qualifier {
                 created_at: now(),
             };
             let audit = AuditEvent {
-                seq: 0,
-                event_id: uuid::Uuid::now_v7().to_string(),
-                tenant: tenant.to_owned(),
-                kind: AuditKind::ProfileUpdated,
-                actor: actor.to_owned(),
-                lead_id: None,
-                subject: format!("profile version {}", next.version),
                 before_json: profile_json(&current),
                 after_json: profile_json(&next),
-                created_at: next.created_at,
+                ..AuditEvent::new(
+                    tenant,
+                    AuditKind::ProfileUpdated,
+                    actor,
+                    format!("profile version {}", next.version),
+                    next.created_at,
+                )
             };
             match self.storage.insert_profile(&next, Some(&audit)).await {
                 Ok(()) => {
@@ -517,20 +516,20 @@ impl Qualifier {
             expires_at: cmd.expires_at,
         };
         let audit = AuditEvent {
-            seq: 0,
-            event_id: uuid::Uuid::now_v7().to_string(),
-            tenant: tenant.to_owned(),
-            kind: AuditKind::VerdictOverridden,
-            actor: actor.to_owned(),
             lead_id: Some(record.lead_id.clone()),
-            subject: format!("lead {}", record.lead_id),
             before_json: view
                 .active_override
                 .as_ref()
                 .map(override_json)
                 .unwrap_or_default(),
             after_json: override_json(&record),
-            created_at: at,
+            ..AuditEvent::new(
+                tenant,
+                AuditKind::VerdictOverridden,
+                actor,
+                format!("lead {}", record.lead_id),
+                at,
+            )
         };
         self.storage.insert_override(&record, &audit).await?;
         view.active_override = Some(record.clone());

@@ -144,6 +144,31 @@ pub struct AuditEvent {
     pub created_at: Timestamp,
 }
 
+impl AuditEvent {
+    /// A new event of `kind` by `actor` at `at`, not stored yet; before,
+    /// after and lead are empty until set.
+    pub fn new(
+        tenant: &str,
+        kind: AuditKind,
+        actor: &str,
+        subject: String,
+        at: Timestamp,
+    ) -> AuditEvent {
+        AuditEvent {
+            seq: 0,
+            event_id: uuid::Uuid::now_v7().to_string(),
+            tenant: tenant.to_owned(),
+            kind,
+            actor: actor.to_owned(),
+            lead_id: None,
+            subject,
+            before_json: String::new(),
+            after_json: String::new(),
+            created_at: at,
+        }
+    }
+}
+
 /// Filters of the audit listing; `None` means any.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct AuditFilter {
