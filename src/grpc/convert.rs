@@ -38,16 +38,7 @@ pub fn lead_id(value: &str, field: &str, violations: &mut Vec<Violation>) -> Opt
 pub fn qualify_command(request: pb::QualifyLeadRequest) -> Result<QualifyLead, Vec<Violation>> {
     let mut violations = Vec::new();
     let lead_id = lead_id(&request.lead_id, "lead_id", &mut violations);
-    let stage = match request.stage {
-        0 => None,
-        n => {
-            let stage = stage_from_wire(n);
-            if stage.is_none() {
-                violations.push(Violation::new("stage", format!("{n} is not a known stage")));
-            }
-            stage
-        }
-    };
+    let stage = optional_enum(request.stage, "stage", stage_from_wire, &mut violations);
     let facts = facts(request.facts.unwrap_or_default(), "facts", &mut violations);
     let request_id = if request.request_id.is_empty() {
         None
@@ -66,6 +57,24 @@ pub fn qualify_command(request: pb::QualifyLeadRequest) -> Result<QualifyLead, V
         }),
         _ => Err(violations),
     }
+}
+
+/// An optional enum field: 0 (unspecified) is `None`; a number `parse` does
+/// not know is a violation of `field`.
+pub fn optional_enum<T>(
+    n: i32,
+    field: &str,
+    parse: fn(i32) -> Option<T>,
+    violations: &mut Vec<Violation>,
+) -> Option<T> {
+    if n == 0 {
+        return None;
+    }
+    let value = parse(n);
+    if value.is_none() {
+        violations.push(Violation::new(field, format!("{n} is not a known {field}")));
+    }
+    value
 }
 
 pub fn stage_from_wire(n: i32) -> Option<Stage> {

@@ -13,6 +13,7 @@ use crate::proto::v1::lead_qualification_service_server::LeadQualificationServic
 use std::sync::Arc;
 
 use crate::auth::{Authenticator, Caller, Role};
+use crate::domain::profile::Violation;
 use crate::qualification::{OverrideVerdict, Qualifier};
 use crate::storage::LeadFilter;
 
@@ -152,26 +153,18 @@ impl LeadQualificationService for LeadQualificationApi {
             let caller = self.authorize(auth, Role::Reader).await?;
             let tenant = caller.tenant.as_str();
             let mut violations = Vec::new();
-            let stage = match request.stage {
-                0 => None,
-                n => convert::stage_from_wire(n).or_else(|| {
-                    violations.push(crate::domain::profile::Violation::new(
-                        "stage",
-                        format!("{n} is not a known stage"),
-                    ));
-                    None
-                }),
-            };
-            let outcome = match request.outcome {
-                0 => None,
-                n => convert::outcome_from_wire(n).or_else(|| {
-                    violations.push(crate::domain::profile::Violation::new(
-                        "outcome",
-                        format!("{n} is not a known outcome"),
-                    ));
-                    None
-                }),
-            };
+            let stage = convert::optional_enum(
+                request.stage,
+                "stage",
+                convert::stage_from_wire,
+                &mut violations,
+            );
+            let outcome = convert::optional_enum(
+                request.outcome,
+                "outcome",
+                convert::outcome_from_wire,
+                &mut violations,
+            );
             let scope = format!("leads|stage={}|outcome={}", request.stage, request.outcome);
             let (size, after) = pagination::parse::<String>(
                 request.page_size,
@@ -211,7 +204,7 @@ impl LeadQualificationService for LeadQualificationApi {
             let caller = self.authorize(auth, Role::Reader).await?;
             let tenant = caller.tenant.as_str();
             if request.verdict_id.trim().is_empty() {
-                return Err(invalid_argument(&[crate::domain::profile::Violation::new(
+                return Err(invalid_argument(&[Violation::new(
                     "verdict_id",
                     "must not be empty",
                 )]));
@@ -287,7 +280,7 @@ impl LeadQualificationService for LeadQualificationApi {
             let caller = self.authorize(auth, Role::Reader).await?;
             let tenant = caller.tenant.as_str();
             if request.version < 0 {
-                return Err(invalid_argument(&[crate::domain::profile::Violation::new(
+                return Err(invalid_argument(&[Violation::new(
                     "version",
                     format!("must be >= 0, got {}", request.version),
                 )]));
@@ -311,7 +304,7 @@ impl LeadQualificationService for LeadQualificationApi {
             let tenant = caller.tenant.as_str();
             let mut violations = Vec::new();
             let Some(wire) = request.profile else {
-                return Err(invalid_argument(&[crate::domain::profile::Violation::new(
+                return Err(invalid_argument(&[Violation::new(
                     "profile",
                     "is required",
                 )]));
@@ -320,7 +313,7 @@ impl LeadQualificationService for LeadQualificationApi {
             if let Some(expected) = request.expected_version
                 && expected < 1
             {
-                violations.push(crate::domain::profile::Violation::new(
+                violations.push(Violation::new(
                     "expected_version",
                     format!("must be >= 1, got {expected}"),
                 ));
