@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 
 pub use crate::domain::access::Role;
 use crate::domain::profile::Violation;
-use crate::qualification::{AppError, DEFAULT_TENANT, now};
+use crate::qualification::{AppError, DEFAULT_TENANT, now, truncate_page};
 use crate::storage::{ApiKeyRecord, AuditEvent, AuditKind, Storage};
 
 /// The actor recorded for calls made without a key.
@@ -207,6 +207,22 @@ pub async fn revoke_key(
     } else {
         Err(not_found())
     }
+}
+
+/// A tenant's keys, newest first, after the `(created_at, key_id)` of the
+/// last key of the previous page; true when more follow.
+pub async fn list_keys(
+    storage: &dyn Storage,
+    tenant: &str,
+    show_revoked: bool,
+    after: Option<(Timestamp, String)>,
+    page_size: i64,
+) -> Result<(Vec<ApiKeyRecord>, bool), AppError> {
+    let mut keys = storage
+        .list_api_keys(tenant, show_revoked, after, page_size + 1)
+        .await?;
+    let more = truncate_page(&mut keys, page_size);
+    Ok((keys, more))
 }
 
 /// Turns `authorization` metadata into a [`Caller`].

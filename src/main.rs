@@ -52,20 +52,28 @@ async fn keys(args: KeysArgs) -> anyhow::Result<()> {
             println!("{}", issued.secret);
         }
         KeysCommand::List { tenant, all } => {
-            let keys = storage.list_api_keys(&tenant, all, None, 10_000).await?;
-            for k in keys {
-                let roles: Vec<&str> = k.roles.iter().map(|r| r.code()).collect();
-                let or_dash =
-                    |t: Option<jiff::Timestamp>| t.map_or("-".to_owned(), |t| t.to_string());
-                println!(
-                    "{}\t{}\tcreated {}\tlast used {}\trevoked {}\t{}",
-                    k.key_id,
-                    roles.join(","),
-                    k.created_at,
-                    or_dash(k.last_used_at),
-                    or_dash(k.revoked_at),
-                    k.description
-                );
+            let or_dash = |t: Option<jiff::Timestamp>| t.map_or("-".to_owned(), |t| t.to_string());
+            let mut after = None;
+            loop {
+                let (keys, more) = auth::list_keys(storage.as_ref(), &tenant, all, after, 1000)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{}", describe(e)))?;
+                for k in &keys {
+                    let roles: Vec<&str> = k.roles.iter().map(|r| r.code()).collect();
+                    println!(
+                        "{}\t{}\tcreated {}\tlast used {}\trevoked {}\t{}",
+                        k.key_id,
+                        roles.join(","),
+                        k.created_at,
+                        or_dash(k.last_used_at),
+                        or_dash(k.revoked_at),
+                        k.description
+                    );
+                }
+                match keys.last() {
+                    Some(last) if more => after = Some((last.created_at, last.key_id.clone())),
+                    _ => break,
+                }
             }
         }
         KeysCommand::Revoke { tenant, key_id } => {

@@ -86,13 +86,14 @@ impl AdminService for AdminApi {
                     .ok()
                     .map(|t| (t, key_id))
             });
-            let mut keys = self
-                .qualifier
-                .storage()
-                .list_api_keys(&caller.tenant, request.show_revoked, after, size + 1)
-                .await
-                .map_err(crate::qualification::AppError::from)?;
-            let more = crate::qualification::truncate_page(&mut keys, size);
+            let (keys, more) = auth::list_keys(
+                self.qualifier.storage(),
+                &caller.tenant,
+                request.show_revoked,
+                after,
+                size,
+            )
+            .await?;
             let next_page_token = pagination::next_token(&scope, &keys, more, |k| {
                 (k.created_at.as_microsecond(), k.key_id.clone())
             });
