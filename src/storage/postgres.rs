@@ -85,6 +85,23 @@ impl PostgresStorage {
         Ok(codec::assemble_verdicts(rows, signals)?)
     }
 
+    /// The verdict whose `column` (`verdict_id` or `request_id`) is `value`.
+    async fn verdict_where(
+        &self,
+        tenant: &str,
+        column: &'static str,
+        value: &str,
+    ) -> StorageResult<Option<VerdictRecord>> {
+        let row: Option<VerdictRow> = sqlx::query_as(&format!(
+            "SELECT {VERDICT_COLUMNS} FROM verdicts WHERE tenant = $1 AND {column} = $2"
+        ))
+        .bind(tenant)
+        .bind(value)
+        .fetch_optional(&self.pool)
+        .await?;
+        self.one_verdict(row).await
+    }
+
     async fn one_verdict(&self, row: Option<VerdictRow>) -> StorageResult<Option<VerdictRecord>> {
         match row {
             None => Ok(None),
@@ -255,14 +272,7 @@ impl Storage for PostgresStorage {
         tenant: &str,
         verdict_id: &str,
     ) -> StorageResult<Option<VerdictRecord>> {
-        let row: Option<VerdictRow> = sqlx::query_as(&format!(
-            "SELECT {VERDICT_COLUMNS} FROM verdicts WHERE tenant = $1 AND verdict_id = $2"
-        ))
-        .bind(tenant)
-        .bind(verdict_id)
-        .fetch_optional(&self.pool)
-        .await?;
-        self.one_verdict(row).await
+        self.verdict_where(tenant, "verdict_id", verdict_id).await
     }
 
     async fn get_verdicts(
@@ -288,14 +298,7 @@ impl Storage for PostgresStorage {
         tenant: &str,
         request_id: &str,
     ) -> StorageResult<Option<VerdictRecord>> {
-        let row: Option<VerdictRow> = sqlx::query_as(&format!(
-            "SELECT {VERDICT_COLUMNS} FROM verdicts WHERE tenant = $1 AND request_id = $2"
-        ))
-        .bind(tenant)
-        .bind(request_id)
-        .fetch_optional(&self.pool)
-        .await?;
-        self.one_verdict(row).await
+        self.verdict_where(tenant, "request_id", request_id).await
     }
 
     async fn list_verdicts(

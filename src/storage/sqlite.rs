@@ -117,6 +117,23 @@ impl SqliteStorage {
         Ok(codec::assemble_verdicts(rows, signals)?)
     }
 
+    /// The verdict whose `column` (`verdict_id` or `request_id`) is `value`.
+    async fn verdict_where(
+        &self,
+        tenant: &str,
+        column: &'static str,
+        value: &str,
+    ) -> StorageResult<Option<VerdictRecord>> {
+        let row: Option<VerdictRow> = sqlx::query_as(&format!(
+            "SELECT {VERDICT_COLUMNS} FROM verdicts WHERE tenant = ? AND {column} = ?"
+        ))
+        .bind(tenant)
+        .bind(value)
+        .fetch_optional(&self.reader)
+        .await?;
+        self.one_verdict(row).await
+    }
+
     async fn one_verdict(&self, row: Option<VerdictRow>) -> StorageResult<Option<VerdictRecord>> {
         match row {
             None => Ok(None),
@@ -187,14 +204,7 @@ impl Storage for SqliteStorage {
         tenant: &str,
         verdict_id: &str,
     ) -> StorageResult<Option<VerdictRecord>> {
-        let row: Option<VerdictRow> = sqlx::query_as(&format!(
-            "SELECT {VERDICT_COLUMNS} FROM verdicts WHERE tenant = ? AND verdict_id = ?"
-        ))
-        .bind(tenant)
-        .bind(verdict_id)
-        .fetch_optional(&self.reader)
-        .await?;
-        self.one_verdict(row).await
+        self.verdict_where(tenant, "verdict_id", verdict_id).await
     }
 
     async fn get_verdicts(
@@ -223,14 +233,7 @@ impl Storage for SqliteStorage {
         tenant: &str,
         request_id: &str,
     ) -> StorageResult<Option<VerdictRecord>> {
-        let row: Option<VerdictRow> = sqlx::query_as(&format!(
-            "SELECT {VERDICT_COLUMNS} FROM verdicts WHERE tenant = ? AND request_id = ?"
-        ))
-        .bind(tenant)
-        .bind(request_id)
-        .fetch_optional(&self.reader)
-        .await?;
-        self.one_verdict(row).await
+        self.verdict_where(tenant, "request_id", request_id).await
     }
 
     async fn list_verdicts(
