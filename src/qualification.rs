@@ -307,25 +307,29 @@ impl Qualifier {
             .iter()
             .filter_map(|l| l.latest_verdict_id.clone())
             .collect();
-        let mut verdicts = self.storage.get_verdicts(tenant, &ids).await?;
+        let mut verdicts: HashMap<String, VerdictRecord> = self
+            .storage
+            .get_verdicts(tenant, &ids)
+            .await?
+            .into_iter()
+            .map(|v| (v.verdict_id.clone(), v))
+            .collect();
         let lead_ids: Vec<String> = leads.iter().map(|l| l.lead_id.clone()).collect();
-        let mut overrides = self.active_overrides(tenant, &lead_ids).await?;
+        let mut overrides: HashMap<String, OverrideRecord> = self
+            .active_overrides(tenant, &lead_ids)
+            .await?
+            .into_iter()
+            .map(|o| (o.lead_id.clone(), o))
+            .collect();
         let views = leads
             .into_iter()
-            .map(|lead| {
-                let latest_verdict = lead.latest_verdict_id.as_ref().and_then(|id| {
-                    let at = verdicts.iter().position(|v| &v.verdict_id == id)?;
-                    Some(verdicts.swap_remove(at))
-                });
-                let active_override = overrides
-                    .iter()
-                    .position(|o| o.lead_id == lead.lead_id)
-                    .map(|at| overrides.swap_remove(at));
-                LeadView {
-                    lead,
-                    latest_verdict,
-                    active_override,
-                }
+            .map(|lead| LeadView {
+                latest_verdict: lead
+                    .latest_verdict_id
+                    .as_ref()
+                    .and_then(|id| verdicts.remove(id)),
+                active_override: overrides.remove(&lead.lead_id),
+                lead,
             })
             .collect();
         Ok((views, more))
