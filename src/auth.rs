@@ -276,7 +276,7 @@ impl Authenticator {
         if !constant_time_eq(hash_secret(secret).as_bytes(), key.secret_hash.as_bytes()) {
             return Err(invalid());
         }
-        self.touch(&key.key_id).await;
+        self.touch(&key.key_id);
         Ok(Caller {
             role: key.roles.iter().copied().max().unwrap_or(Role::Reader),
             tenant: key.tenant,
@@ -285,7 +285,7 @@ impl Authenticator {
     }
 
     /// Records the key's use, at most once per interval per key.
-    async fn touch(&self, key_id: &str) {
+    fn touch(&self, key_id: &str) {
         let due = {
             let mut touched = self
                 .last_touched
@@ -299,8 +299,15 @@ impl Authenticator {
             }
             due
         };
-        if due && let Err(e) = self.storage.touch_api_key(key_id, Timestamp::now()).await {
-            tracing::warn!(key_id, error = %e, "cannot record the key's last use");
+        if due {
+            // Off the call's path: on SQLite this write queues behind commits.
+            let storage = self.storage.clone();
+            let key_id = key_id.to_owned();
+            tokio::spawn(async move {
+                if let Err(e) = storage.touch_api_key(&key_id, now()).await {
+                    tracing::warn!(key_id, error = %e, "cannot record the key's last use");
+                }
+            });
         }
     }
 }
