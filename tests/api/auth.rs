@@ -35,6 +35,7 @@ backend_tests!(
     open_mode_caller_can_create_the_first_key_over_grpc,
     cli_creates_lists_and_revokes_keys,
     admin_rpcs_validate_and_scope_keys,
+    a_key_in_use_shows_its_last_use,
 );
 
 /// The role an RPC needs: admin ⊇ scorer ⊇ reader.
@@ -1724,4 +1725,38 @@ mod startup_rule {
             "no active key left"
         );
     }
+}
+
+async fn a_key_in_use_shows_its_last_use(backend: Backend) {
+    let mut app = spawn_app(backend).await;
+    let key = app.issue_key("acme", &[Role::Admin]).await;
+    app.use_key(&key.secret);
+    let listed = |app: &mut crate::helpers::TestApp| {
+        let mut admin = app.admin.clone();
+        async move {
+            admin
+                .list_api_keys(pb::ListApiKeysRequest::default())
+                .await
+                .expect("ListApiKeys")
+                .into_inner()
+                .api_keys
+        }
+    };
+    // The first listing is itself a use of the key; it is recorded shortly after.
+    let first = listed(&mut app).await;
+    assert_eq!(first.len(), 1);
+    let mut last_use = None;
+    for _ in 0..50 {
+        last_use = listed(&mut app).await[0].last_use_time;
+        if last_use.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let last_use = last_use.expect("the key's use is recorded");
+    let created = first[0].create_time.expect("create time");
+    assert!(
+        (last_use.seconds, last_use.nanos) >= (created.seconds, created.nanos),
+        "used after it was created"
+    );
 }
