@@ -92,10 +92,6 @@ impl Application {
         })
     }
 
-    pub fn local_addr(&self) -> SocketAddr {
-        self.local_addr
-    }
-
     pub fn port(&self) -> u16 {
         self.local_addr.port()
     }
