@@ -25,6 +25,12 @@ pub const CLI_ACTOR: &str = "cli";
 /// How often a key's last-use time is written at most.
 const TOUCH_INTERVAL: Duration = Duration::from_secs(60);
 
+/// How long verified keys are trusted without asking storage whether any key
+/// was created or revoked since: the most a revocation made elsewhere (the
+/// CLI, another replica) waits before it applies here. Revocations through
+/// this server's `AdminService` apply at once.
+pub const KEY_REFRESH_INTERVAL: Duration = Duration::from_secs(1);
+
 /// A key as handed out once: the public id and the whole secret key.
 #[derive(Clone, Debug)]
 pub struct IssuedKey {
@@ -225,12 +231,40 @@ pub async fn list_keys(
     Ok((keys, more))
 }
 
+/// Active keys already read from storage, so that a call does not read its
+/// key again. Emptied whenever storage reports a key created or revoked
+/// since the last look, which happens at most once per
+/// [`KEY_REFRESH_INTERVAL`].
+#[derive(Default)]
+struct KeyCache {
+    keys: HashMap<String, ApiKeyRecord>,
+    /// Storage's count of key creations and revocations when last asked.
+    changes: Option<i64>,
+    checked_at: Option<Instant>,
+    /// Grows whenever keys are forgotten, so that a read that began before
+    /// does not put a revoked key back.
+    generation: u64,
+}
+
+impl KeyCache {
+    fn stale(&self) -> bool {
+        self.checked_at
+            .is_none_or(|at| at.elapsed() >= KEY_REFRESH_INTERVAL)
+    }
+
+    fn clear(&mut self) {
+        self.keys.clear();
+        self.generation += 1;
+    }
+}
+
 /// Turns `authorization` metadata into a [`Caller`].
 pub struct Authenticator {
     storage: Arc<dyn Storage>,
     /// Whether calls without a key are accepted while no key exists.
     open_when_keyless: bool,
     last_touched: Mutex<HashMap<String, Instant>>,
+    cache: Mutex<KeyCache>,
 }
 
 impl Authenticator {
@@ -239,7 +273,61 @@ impl Authenticator {
             storage,
             open_when_keyless,
             last_touched: Mutex::new(HashMap::new()),
+            cache: Mutex::new(KeyCache::default()),
         }
+    }
+
+    fn cache(&self) -> std::sync::MutexGuard<'_, KeyCache> {
+        self.cache
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Stops trusting `key_id` at once (after this server revoked it).
+    pub fn forget(&self, key_id: &str) {
+        let mut cache = self.cache();
+        cache.keys.remove(key_id);
+        cache.generation += 1;
+    }
+
+    /// Empties the cache when keys were created or revoked elsewhere since
+    /// the last look; looks at most once per interval.
+    async fn refresh(&self) -> Result<(), AppError> {
+        if !self.cache().stale() {
+            return Ok(());
+        }
+        let changes = self.storage.api_key_changes().await?;
+        let mut cache = self.cache();
+        if cache.changes != Some(changes) {
+            cache.clear();
+            cache.changes = Some(changes);
+        }
+        cache.checked_at = Some(Instant::now());
+        Ok(())
+    }
+
+    /// The active key `key_id`, from the cache or storage.
+    async fn active_key(&self, key_id: &str) -> Result<Option<ApiKeyRecord>, AppError> {
+        self.refresh().await?;
+        let generation = {
+            let cache = self.cache();
+            if let Some(key) = cache.keys.get(key_id) {
+                return Ok(Some(key.clone()));
+            }
+            cache.generation
+        };
+        let key = self
+            .storage
+            .find_api_key(key_id)
+            .await?
+            .filter(|k| k.revoked_at.is_none());
+        if let Some(key) = &key {
+            let mut cache = self.cache();
+            if cache.generation == generation {
+                cache.keys.insert(key.key_id.clone(), key.clone());
+            }
+        }
+        Ok(key)
     }
 
     /// `UNAUTHENTICATED` for a missing, malformed, unknown or revoked key;
@@ -267,12 +355,7 @@ impl Authenticator {
                 AppError::Unauthenticated("authorization metadata must be `Bearer <key>`".into())
             })?;
         let key_id = key_id_of(secret).ok_or_else(invalid)?;
-        let key = self
-            .storage
-            .find_api_key(key_id)
-            .await?
-            .filter(|k| k.revoked_at.is_none())
-            .ok_or_else(invalid)?;
+        let key = self.active_key(key_id).await?.ok_or_else(invalid)?;
         if !constant_time_eq(hash_secret(secret).as_bytes(), key.secret_hash.as_bytes()) {
             return Err(invalid());
         }

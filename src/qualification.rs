@@ -180,16 +180,19 @@ impl Qualifier {
     pub async fn qualify(&self, tenant: &str, cmd: QualifyLead) -> Result<Qualified, AppError> {
         let profile = self.profile_for_evaluation(tenant).await?;
         for _ in 0..MAX_ATTEMPTS {
-            // Checked on every attempt: a concurrent retry may have won.
-            if let Some(request_id) = &cmd.request_id
-                && let Some(first) = self
-                    .storage
-                    .find_verdict_by_request(tenant, request_id.as_str())
-                    .await?
-            {
+            // The request id is checked on every attempt: a concurrent retry
+            // may have won.
+            let (stored, first) = self
+                .storage
+                .qualification_context(
+                    tenant,
+                    cmd.lead_id.as_str(),
+                    cmd.request_id.as_ref().map(RequestId::as_str),
+                )
+                .await?;
+            if let Some(first) = first {
                 return replay(first, &cmd);
             }
-            let stored = self.storage.get_lead(tenant, cmd.lead_id.as_str()).await?;
             let stage = cmd
                 .stage
                 .or(stored.as_ref().map(|l| l.stage))

@@ -123,6 +123,7 @@ impl AdminService for AdminApi {
                 &caller.actor,
             )
             .await?;
+            self.auth.forget(&key.key_id);
             tracing::info!(key_id = %key.key_id, "api key revoked");
             Ok(pb::RevokeApiKeyResponse {
                 api_key: Some(convert::api_key_to_wire(&key)),

@@ -224,6 +224,16 @@ pub trait Storage: AccessStorage {
     /// The lead with its merged facts, if it was ever qualified.
     async fn get_lead(&self, tenant: &str, lead_id: &str) -> StorageResult<Option<StoredLead>>;
 
+    /// What a qualification starts from, read together: the lead, if it
+    /// was ever qualified, and the verdict already stored under
+    /// `request_id`, if any (whichever lead it belongs to).
+    async fn qualification_context(
+        &self,
+        tenant: &str,
+        lead_id: &str,
+        request_id: Option<&str>,
+    ) -> StorageResult<(Option<StoredLead>, Option<VerdictRecord>)>;
+
     /// Leads ordered by lead id, after `after` (exclusive).
     async fn list_leads(
         &self,
@@ -301,6 +311,11 @@ pub trait AccessStorage: Send + Sync + 'static {
 
     /// Whether any tenant has a key that is not revoked.
     async fn any_active_api_key(&self) -> StorageResult<bool>;
+
+    /// How many keys were ever created plus how many were revoked: keys are
+    /// never deleted nor un-revoked, so this grows with every change to the
+    /// set of active keys, whoever made it.
+    async fn api_key_changes(&self) -> StorageResult<i64>;
 
     async fn insert_api_key(&self, key: &ApiKeyRecord, audit: &AuditEvent) -> StorageResult<()>;
 

@@ -9,7 +9,7 @@ use anyhow::Context;
 use async_trait::async_trait;
 use jiff::Timestamp;
 use sqlx::postgres::PgPoolOptions;
-use sqlx::{PgPool, Postgres, QueryBuilder, Transaction};
+use sqlx::{FromRow, PgPool, Postgres, QueryBuilder, Row, Transaction};
 
 use super::codec::{
     self, ApiKeyRow, AuditRow, LeadRow, OverrideRow, ProfileRow, SignalRow, VerdictRow,
@@ -121,6 +121,35 @@ impl Storage for PostgresStorage {
         .fetch_optional(&self.pool)
         .await?;
         Ok(row.map(StoredLead::try_from).transpose()?)
+    }
+
+    async fn qualification_context(
+        &self,
+        tenant: &str,
+        lead_id: &str,
+        request_id: Option<&str>,
+    ) -> StorageResult<(Option<StoredLead>, Option<VerdictRecord>)> {
+        // One round trip on the common path: the lead (if any) next to the
+        // id of the verdict stored under the request id (if any).
+        let row = sqlx::query(&format!(
+            "SELECT (SELECT verdict_id FROM verdicts \
+                     WHERE tenant = $1 AND request_id = $3) AS replay_id, {LEAD_COLUMNS} \
+             FROM (SELECT 1) AS one LEFT JOIN leads ON tenant = $1 AND lead_id = $2"
+        ))
+        .bind(tenant)
+        .bind(lead_id)
+        .bind(request_id)
+        .fetch_one(&self.pool)
+        .await?;
+        let lead = match row.try_get::<Option<String>, _>("lead_id")? {
+            Some(_) => Some(StoredLead::try_from(LeadRow::from_row(&row)?)?),
+            None => None,
+        };
+        let replay = match row.try_get::<Option<String>, _>("replay_id")? {
+            Some(verdict_id) => self.get_verdict(tenant, &verdict_id).await?,
+            None => None,
+        };
+        Ok((lead, replay))
     }
 
     async fn list_leads(
@@ -456,6 +485,14 @@ impl AccessStorage for PostgresStorage {
                 .fetch_optional(&self.pool)
                 .await?;
         Ok(found.is_some())
+    }
+
+    async fn api_key_changes(&self) -> StorageResult<i64> {
+        Ok(
+            sqlx::query_scalar("SELECT count(*) + count(revoked_at) FROM api_keys")
+                .fetch_one(&self.pool)
+                .await?,
+        )
     }
 
     async fn insert_api_key(&self, key: &ApiKeyRecord, audit: &AuditEvent) -> StorageResult<()> {

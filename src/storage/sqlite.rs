@@ -9,7 +9,9 @@ use anyhow::Context;
 use async_trait::async_trait;
 use jiff::Timestamp;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Connection, QueryBuilder, Sqlite, SqliteConnection, SqlitePool, Transaction};
+use sqlx::{
+    Connection, FromRow, QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool, Transaction,
+};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::codec::{
@@ -153,6 +155,35 @@ impl Storage for SqliteStorage {
         .fetch_optional(&self.reader)
         .await?;
         Ok(row.map(StoredLead::try_from).transpose()?)
+    }
+
+    async fn qualification_context(
+        &self,
+        tenant: &str,
+        lead_id: &str,
+        request_id: Option<&str>,
+    ) -> StorageResult<(Option<StoredLead>, Option<VerdictRecord>)> {
+        // One round trip on the common path: the lead (if any) next to the
+        // id of the verdict stored under the request id (if any).
+        let row = sqlx::query(&format!(
+            "SELECT (SELECT verdict_id FROM verdicts \
+                     WHERE tenant = ?1 AND request_id = ?3) AS replay_id, {LEAD_COLUMNS} \
+             FROM (SELECT 1) AS one LEFT JOIN leads ON tenant = ?1 AND lead_id = ?2"
+        ))
+        .bind(tenant)
+        .bind(lead_id)
+        .bind(request_id)
+        .fetch_one(&self.reader)
+        .await?;
+        let lead = match row.try_get::<Option<String>, _>("lead_id")? {
+            Some(_) => Some(StoredLead::try_from(LeadRow::from_row(&row)?)?),
+            None => None,
+        };
+        let replay = match row.try_get::<Option<String>, _>("replay_id")? {
+            Some(verdict_id) => self.get_verdict(tenant, &verdict_id).await?,
+            None => None,
+        };
+        Ok((lead, replay))
     }
 
     async fn list_leads(
@@ -377,6 +408,14 @@ impl AccessStorage for SqliteStorage {
                 .fetch_optional(&self.reader)
                 .await?;
         Ok(found.is_some())
+    }
+
+    async fn api_key_changes(&self) -> StorageResult<i64> {
+        Ok(
+            sqlx::query_scalar("SELECT count(*) + count(revoked_at) FROM api_keys")
+                .fetch_one(&self.reader)
+                .await?,
+        )
     }
 
     async fn insert_api_key(&self, key: &ApiKeyRecord, audit: &AuditEvent) -> StorageResult<()> {

@@ -525,6 +525,27 @@ pub fn secret_part<'a>(secret: &'a str, key_id: &str) -> &'a str {
         .unwrap_or_else(|| panic!("the secret starts with lq_{key_id}_"))
 }
 
+/// Asserts that a key revoked outside the server (by the CLI) stops working
+/// within the server's key refresh interval; calls succeed until then.
+pub async fn assert_key_stops_working(clients: &mut Clients, what: &str) {
+    let deadline =
+        std::time::Instant::now() + leadqual::auth::KEY_REFRESH_INTERVAL + Duration::from_secs(2);
+    loop {
+        match clients
+            .client
+            .list_criteria(pb::ListCriteriaRequest {})
+            .await
+        {
+            Err(status) if status.code() == Code::Unauthenticated => return,
+            Err(status) => panic!("{what}: expected Unauthenticated, got {status:?}"),
+            Ok(_) if std::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Ok(_) => panic!("{what}: still accepted well after the key refresh interval"),
+        }
+    }
+}
+
 /// Asserts that a call failed with `code`.
 pub fn assert_code<T: std::fmt::Debug>(result: Result<T, Status>, code: Code, what: &str) {
     match result {
