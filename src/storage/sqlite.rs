@@ -2,6 +2,7 @@
 //! connection, so qualifications never fight over SQLite's write lock;
 //! reads use a pool of their own.
 
+use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -55,7 +56,10 @@ impl SqliteStorage {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10));
+            .busy_timeout(Duration::from_secs(10))
+            // Statement journals (every multi-row write keeps one, to undo
+            // itself should it fail half way) in memory, not in temp files.
+            .pragma("temp_store", "memory");
         let writer = SqlitePoolOptions::new()
             // A ping per checkout doubled the round trips of every query.
             .test_before_acquire(false)
@@ -82,7 +86,18 @@ impl SqliteStorage {
                 .with_context(|| format!("cannot open SQLite database {url:?}"))?
         };
         let (commits, jobs) = mpsc::channel(4 * MAX_GROUP);
-        tokio::spawn(group_committer(writer.clone(), jobs));
+        // The committer waits on the writer's worker thread several times
+        // per group; on a thread of its own it resumes at once instead of
+        // queueing behind request tasks on the shared runtime.
+        let committer = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("cannot start the SQLite committer's runtime")?;
+        let group_writer = writer.clone();
+        std::thread::Builder::new()
+            .name("leadqual-commit".into())
+            .spawn(move || committer.block_on(group_committer(group_writer, jobs)))
+            .context("cannot start the SQLite committer thread")?;
         let (stop_checkpoints, stopped) = watch::channel(());
         if !in_memory {
             let connection = SqliteConnection::connect_with(&options)
@@ -581,106 +596,6 @@ impl AccessStorage for SqliteStorage {
     }
 }
 
-/// Writes one qualification on `conn`, inside the caller's transaction.
-async fn write_qualification(
-    conn: &mut SqliteConnection,
-    q: &NewQualification,
-) -> StorageResult<()> {
-    let v = &q.verdict;
-    let evaluated_at = codec::ts_to_text(v.evaluated_at);
-
-    // The lead first: its revision check makes a concurrent qualification
-    // of the same lead wait, then fail with LeadChanged, before it writes.
-    let lead =
-        match q.expected_revision {
-            None => sqlx::query(
-                "INSERT INTO leads (tenant, lead_id, stage, facts, revision, latest_verdict_id, \
-             latest_outcome, created_at, updated_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-            )
-            .bind(&v.tenant)
-            .bind(&v.lead_id)
-            .bind(q.stage.code())
-            .bind(v.facts.to_json())
-            .bind(v.seq)
-            .bind(&v.verdict_id)
-            .bind(v.evaluation.outcome.code())
-            .bind(&evaluated_at)
-            .bind(&evaluated_at)
-            .execute(&mut *conn)
-            .await?,
-            Some(revision) => {
-                sqlx::query(
-                    "UPDATE leads SET stage = ?, facts = ?, revision = ?, latest_verdict_id = ?, \
-             latest_outcome = ?, updated_at = ? \
-             WHERE tenant = ? AND lead_id = ? AND revision = ?",
-                )
-                .bind(q.stage.code())
-                .bind(v.facts.to_json())
-                .bind(v.seq)
-                .bind(&v.verdict_id)
-                .bind(v.evaluation.outcome.code())
-                .bind(&evaluated_at)
-                .bind(&v.tenant)
-                .bind(&v.lead_id)
-                .bind(revision)
-                .execute(&mut *conn)
-                .await?
-            }
-        };
-    if lead.rows_affected() == 0 {
-        return Err(StorageError::LeadChanged);
-    }
-
-    let inserted = sqlx::query(&format!(
-        "INSERT INTO verdicts ({VERDICT_COLUMNS}) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
-    ))
-    .bind(&v.verdict_id)
-    .bind(&v.tenant)
-    .bind(&v.lead_id)
-    .bind(v.seq)
-    .bind(v.evaluation.stage.code())
-    .bind(v.evaluation.outcome.code())
-    .bind(v.evaluation.score)
-    .bind(v.profile_version)
-    .bind(v.facts.to_json())
-    .bind(&v.facts_hash)
-    .bind(&v.request_id)
-    .bind(&evaluated_at)
-    .bind(v.evaluation_date.to_string())
-    .execute(&mut *conn)
-    .await?;
-    if inserted.rows_affected() == 0 {
-        return Err(StorageError::DuplicateRequest);
-    }
-
-    let mut signals = QueryBuilder::<Sqlite>::new(
-        "INSERT INTO signals (verdict_id, tenant, lead_id, criterion, stage, status, \
-         weight, knockout, evidence, remedy, missing_facts, evaluated_at) ",
-    );
-    signals.push_values(
-        v.evaluation.signals.iter().zip(codec::signal_rows(v)),
-        |mut b, (signal, row)| {
-            b.push_bind(row.verdict_id)
-                .push_bind(&v.tenant)
-                .push_bind(&v.lead_id)
-                .push_bind(row.criterion)
-                .push_bind(signal.stage().code())
-                .push_bind(row.status)
-                .push_bind(row.weight)
-                .push_bind(row.knockout)
-                .push_bind(row.evidence)
-                .push_bind(row.remedy)
-                .push_bind(row.missing_facts)
-                .push_bind(&evaluated_at);
-        },
-    );
-    signals.build().execute(&mut *conn).await?;
-
-    Ok(())
-}
-
 /// A qualification waiting for the group commit, and who to tell.
 struct CommitJob {
     qualification: NewQualification,
@@ -691,10 +606,9 @@ struct CommitJob {
 const MAX_GROUP: usize = 128;
 
 /// Group commit: qualifications queued while the previous transaction was
-/// being synced are written together in one transaction (one fsync), each
-/// in a savepoint of its own so that one's conflict does not undo the
-/// others. Every caller is answered only after the commit; if the commit
-/// fails, all of the group fail and nothing of it is stored.
+/// being synced are written together in one transaction (one fsync). Every
+/// caller is answered only after the commit; if the commit fails, all of the
+/// group fail and nothing of it is stored.
 async fn group_committer(writer: SqlitePool, mut jobs: mpsc::Receiver<CommitJob>) {
     let mut batch = Vec::with_capacity(MAX_GROUP);
     while jobs.recv_many(&mut batch, MAX_GROUP).await > 0 {
@@ -717,28 +631,254 @@ async fn group_committer(writer: SqlitePool, mut jobs: mpsc::Receiver<CommitJob>
     }
 }
 
+/// Writes a group in a handful of statements whatever its size: every
+/// statement is a round trip to sqlx's worker thread, which cost more than
+/// SQLite's own work when each qualification had statements of its own.
+///
+/// The transaction takes the write lock first (`BEGIN IMMEDIATE`), so the
+/// leads' revisions and the request ids read inside it stay true until the
+/// commit; the conflicts (`LeadChanged`, `DuplicateRequest`) are decided from
+/// them in queue order, and only the accepted qualifications are written.
 async fn commit_group(
     writer: &SqlitePool,
     batch: &[CommitJob],
 ) -> anyhow::Result<Vec<StorageResult<()>>> {
-    let mut tx = writer.begin().await?;
+    let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
+
+    let lead_keys: Vec<[&str; 2]> = batch
+        .iter()
+        .map(|job| {
+            let v = &job.qualification.verdict;
+            [v.tenant.as_str(), v.lead_id.as_str()]
+        })
+        .collect();
+    let revisions: Vec<(String, String, i64)> = sqlx::query_as(
+        "SELECT l.tenant, l.lead_id, l.revision FROM json_each(?) AS j \
+         JOIN leads AS l ON l.tenant = j.value ->> 0 AND l.lead_id = j.value ->> 1",
+    )
+    .bind(serde_json::to_string(&lead_keys)?)
+    .fetch_all(&mut *tx)
+    .await?;
+    let request_keys: Vec<[&str; 2]> = batch
+        .iter()
+        .filter_map(|job| {
+            let v = &job.qualification.verdict;
+            Some([v.tenant.as_str(), v.request_id.as_deref()?])
+        })
+        .collect();
+    let taken: Vec<(String, String)> = if request_keys.is_empty() {
+        Vec::new()
+    } else {
+        sqlx::query_as(
+            "SELECT v.tenant, v.request_id FROM json_each(?) AS j \
+             JOIN verdicts AS v ON v.tenant = j.value ->> 0 AND v.request_id = j.value ->> 1",
+        )
+        .bind(serde_json::to_string(&request_keys)?)
+        .fetch_all(&mut *tx)
+        .await?
+    };
+
+    let mut current: HashMap<(&str, &str), i64> = revisions
+        .iter()
+        .map(|(tenant, lead_id, revision)| ((tenant.as_str(), lead_id.as_str()), *revision))
+        .collect();
+    let mut taken: HashSet<(&str, &str)> = taken
+        .iter()
+        .map(|(tenant, request_id)| (tenant.as_str(), request_id.as_str()))
+        .collect();
     let mut results = Vec::with_capacity(batch.len());
+    let mut accepted = Vec::with_capacity(batch.len());
     for job in batch {
-        let mut savepoint = Connection::begin(&mut *tx).await?;
-        match write_qualification(&mut savepoint, &job.qualification).await {
-            Ok(()) => {
-                savepoint.commit().await?;
-                results.push(Ok(()));
-            }
-            Err(StorageError::Unavailable(err)) => return Err(err),
-            Err(expected) => {
-                savepoint.rollback().await?;
-                results.push(Err(expected));
-            }
+        let q = &job.qualification;
+        let v = &q.verdict;
+        let lead = (v.tenant.as_str(), v.lead_id.as_str());
+        let request = v.request_id.as_deref().map(|r| (v.tenant.as_str(), r));
+        if current.get(&lead).copied() != q.expected_revision {
+            results.push(Err(StorageError::LeadChanged));
+        } else if request.is_some_and(|r| taken.contains(&r)) {
+            results.push(Err(StorageError::DuplicateRequest));
+        } else {
+            current.insert(lead, v.seq);
+            taken.extend(request);
+            accepted.push(q);
+            results.push(Ok(()));
         }
+    }
+    if !accepted.is_empty() {
+        write_qualifications(&mut tx, &accepted).await?;
     }
     tx.commit().await?;
     Ok(results)
+}
+
+/// A lead as written by a qualification, for `json_each`.
+#[derive(serde::Serialize)]
+struct LeadJson<'a> {
+    tenant: &'a str,
+    lead_id: &'a str,
+    stage: &'static str,
+    facts: String,
+    revision: i64,
+    verdict_id: &'a str,
+    outcome: &'static str,
+    at: &'a str,
+}
+
+#[derive(serde::Serialize)]
+struct VerdictJson<'a> {
+    verdict_id: &'a str,
+    tenant: &'a str,
+    lead_id: &'a str,
+    seq: i64,
+    stage: &'static str,
+    outcome: &'static str,
+    score: i32,
+    profile_version: i64,
+    facts: String,
+    facts_hash: &'a str,
+    request_id: Option<&'a str>,
+    evaluated_at: &'a str,
+    evaluation_date: String,
+}
+
+/// Rows per signals statement, largest first (12 values a row; SQLite
+/// takes up to 32,766 per statement): 16 qualifications, 4, 1.
+const SIGNAL_CHUNKS: [usize; 3] = [16 * 21, 4 * 21, 21];
+
+/// A signal row as written.
+struct SignalValues<'a> {
+    verdict_id: &'a str,
+    tenant: &'a str,
+    lead_id: &'a str,
+    criterion: String,
+    stage: &'static str,
+    status: String,
+    weight: i32,
+    knockout: bool,
+    evidence: String,
+    remedy: String,
+    missing_facts: String,
+    evaluated_at: &'a str,
+}
+
+/// Writes accepted qualifications: the leads, the verdicts and the signals,
+/// one statement each, their rows passed as one JSON array.
+async fn write_qualifications(
+    tx: &mut Transaction<'_, Sqlite>,
+    accepted: &[&NewQualification],
+) -> anyhow::Result<()> {
+    let times: Vec<String> = accepted
+        .iter()
+        .map(|q| codec::ts_to_text(q.verdict.evaluated_at))
+        .collect();
+    let mut leads = Vec::with_capacity(accepted.len());
+    let mut verdicts = Vec::with_capacity(accepted.len());
+    let mut signals = Vec::with_capacity(accepted.len() * 21);
+    for (q, at) in accepted.iter().zip(&times) {
+        let v = &q.verdict;
+        let facts = v.facts.to_json();
+        leads.push(LeadJson {
+            tenant: &v.tenant,
+            lead_id: &v.lead_id,
+            stage: q.stage.code(),
+            facts: facts.clone(),
+            revision: v.seq,
+            verdict_id: &v.verdict_id,
+            outcome: v.evaluation.outcome.code(),
+            at,
+        });
+        verdicts.push(VerdictJson {
+            verdict_id: &v.verdict_id,
+            tenant: &v.tenant,
+            lead_id: &v.lead_id,
+            seq: v.seq,
+            stage: v.evaluation.stage.code(),
+            outcome: v.evaluation.outcome.code(),
+            score: v.evaluation.score,
+            profile_version: v.profile_version,
+            facts,
+            facts_hash: &v.facts_hash,
+            request_id: v.request_id.as_deref(),
+            evaluated_at: at,
+            evaluation_date: v.evaluation_date.to_string(),
+        });
+        for (signal, row) in v.evaluation.signals.iter().zip(codec::signal_rows(v)) {
+            signals.push(SignalValues {
+                verdict_id: &v.verdict_id,
+                tenant: &v.tenant,
+                lead_id: &v.lead_id,
+                criterion: row.criterion,
+                stage: signal.stage().code(),
+                status: row.status,
+                weight: row.weight,
+                knockout: row.knockout,
+                evidence: row.evidence,
+                remedy: row.remedy,
+                missing_facts: row.missing_facts,
+                evaluated_at: at,
+            });
+        }
+    }
+
+    sqlx::query(
+        "INSERT INTO leads (tenant, lead_id, stage, facts, revision, latest_verdict_id, \
+         latest_outcome, created_at, updated_at) \
+         SELECT j.value ->> 'tenant', j.value ->> 'lead_id', j.value ->> 'stage', \
+                j.value ->> 'facts', j.value ->> 'revision', j.value ->> 'verdict_id', \
+                j.value ->> 'outcome', j.value ->> 'at', j.value ->> 'at' \
+         FROM json_each(?) AS j WHERE true \
+         ON CONFLICT (tenant, lead_id) DO UPDATE SET stage = excluded.stage, \
+             facts = excluded.facts, revision = excluded.revision, \
+             latest_verdict_id = excluded.latest_verdict_id, \
+             latest_outcome = excluded.latest_outcome, updated_at = excluded.updated_at",
+    )
+    .bind(serde_json::to_string(&leads)?)
+    .execute(&mut **tx)
+    .await?;
+    sqlx::query(&format!(
+        "INSERT INTO verdicts ({VERDICT_COLUMNS}) \
+         SELECT j.value ->> 'verdict_id', j.value ->> 'tenant', j.value ->> 'lead_id', \
+                j.value ->> 'seq', j.value ->> 'stage', j.value ->> 'outcome', \
+                j.value ->> 'score', j.value ->> 'profile_version', j.value ->> 'facts', \
+                j.value ->> 'facts_hash', j.value ->> 'request_id', \
+                j.value ->> 'evaluated_at', j.value ->> 'evaluation_date' \
+         FROM json_each(?) AS j"
+    ))
+    .bind(serde_json::to_string(&verdicts)?)
+    .execute(&mut **tx)
+    .await?;
+    // Signals are most of the rows: bound as plain values (taking each row
+    // out of JSON would parse it once per column), in statements of a few
+    // fixed sizes so that each stays prepared.
+    let mut rest = signals.as_slice();
+    while !rest.is_empty() {
+        let rows = SIGNAL_CHUNKS
+            .into_iter()
+            .find(|&n| n <= rest.len())
+            .unwrap_or(rest.len());
+        let (chunk, tail) = rest.split_at(rows);
+        rest = tail;
+        let mut insert = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO signals (verdict_id, tenant, lead_id, criterion, stage, status, \
+             weight, knockout, evidence, remedy, missing_facts, evaluated_at) ",
+        );
+        insert.push_values(chunk, |mut b, s| {
+            b.push_bind(s.verdict_id)
+                .push_bind(s.tenant)
+                .push_bind(s.lead_id)
+                .push_bind(s.criterion.as_str())
+                .push_bind(s.stage)
+                .push_bind(s.status.as_str())
+                .push_bind(s.weight)
+                .push_bind(s.knockout)
+                .push_bind(s.evidence.as_str())
+                .push_bind(s.remedy.as_str())
+                .push_bind(s.missing_facts.as_str())
+                .push_bind(s.evaluated_at);
+        });
+        insert.build().execute(&mut **tx).await?;
+    }
+    Ok(())
 }
 
 /// How often the WAL is copied back into the database file.
