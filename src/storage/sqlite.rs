@@ -3,17 +3,17 @@
 //! reads use a pool of their own.
 
 use std::collections::{HashMap, HashSet};
+use std::ops::{Deref, DerefMut};
 use std::str::FromStr;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use anyhow::Context;
 use async_trait::async_trait;
 use jiff::Timestamp;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{
-    Connection, FromRow, QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool, Transaction,
-};
-use tokio::sync::{mpsc, oneshot, watch};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
+use sqlx::{Connection, FromRow, QueryBuilder, Row, Sqlite, SqliteConnection, Transaction};
+use tokio::sync::{Semaphore, SemaphorePermit, mpsc, oneshot, watch};
 
 use super::codec::{
     self, ApiKeyRow, AuditRow, LeadRow, OverrideRow, ProfileRow, SignalRow, VerdictRow,
@@ -26,8 +26,8 @@ use super::{
 
 /// Storage on one SQLite file.
 pub struct SqliteStorage {
-    reader: SqlitePool,
-    writer: SqlitePool,
+    reader: Arc<Connections>,
+    writer: Arc<Connections>,
     commits: mpsc::Sender<CommitJob>,
     /// Dropped with the storage, which ends the checkpointer.
     _stop_checkpoints: watch::Sender<()>,
@@ -60,30 +60,23 @@ impl SqliteStorage {
             // Statement journals (every multi-row write keeps one, to undo
             // itself should it fail half way) in memory, not in temp files.
             .pragma("temp_store", "memory");
-        let writer = SqlitePoolOptions::new()
-            // A ping per checkout doubled the round trips of every query.
-            .test_before_acquire(false)
-            .max_connections(1)
-            // Checkpoints run in the background (below); this is only the
-            // backstop should the WAL still grow large.
-            .connect_with(options.clone().pragma("wal_autocheckpoint", "16000"))
+        let open = |what| format!("cannot open SQLite database {url:?} ({what})");
+        // Checkpoints run in the background (below); the automatic one is
+        // only the backstop should the WAL still grow large.
+        let writer = Connections::open(&options.clone().pragma("wal_autocheckpoint", "16000"), 1)
             .await
-            .with_context(|| format!("cannot open SQLite database {url:?}"))?;
+            .with_context(|| open("writer"))?;
         sqlx::migrate!("migrations/sqlite")
-            .run(&writer)
+            .run_direct(&mut *writer.get().await?)
             .await
             .context("cannot migrate the SQLite database")?;
         // An in-memory database exists per connection: share the writer.
         let reader = if in_memory {
             writer.clone()
         } else {
-            SqlitePoolOptions::new()
-                // A ping per checkout doubled the round trips of every query.
-                .test_before_acquire(false)
-                .max_connections(4)
-                .connect_with(options.clone().read_only(true))
+            Connections::open(&options.clone().read_only(true), READERS)
                 .await
-                .with_context(|| format!("cannot open SQLite database {url:?}"))?
+                .with_context(|| open("readers"))?
         };
         let (commits, jobs) = mpsc::channel(4 * MAX_GROUP);
         // The committer waits on the writer's worker thread several times
@@ -102,7 +95,7 @@ impl SqliteStorage {
         if !in_memory {
             let connection = SqliteConnection::connect_with(&options)
                 .await
-                .with_context(|| format!("cannot open SQLite database {url:?}"))?;
+                .with_context(|| open("checkpointer"))?;
             tokio::spawn(checkpointer(connection, stopped));
         }
         Ok(Self {
@@ -125,7 +118,10 @@ impl SqliteStorage {
             list.push_bind(id);
         }
         query.push(")");
-        Ok(query.build_query_as().fetch_all(&self.reader).await?)
+        Ok(query
+            .build_query_as()
+            .fetch_all(&mut *self.reader.get().await?)
+            .await?)
     }
 
     async fn with_signals(&self, rows: Vec<VerdictRow>) -> StorageResult<Vec<VerdictRecord>> {
@@ -146,7 +142,7 @@ impl SqliteStorage {
         ))
         .bind(tenant)
         .bind(value)
-        .fetch_optional(&self.reader)
+        .fetch_optional(&mut *self.reader.get().await?)
         .await?;
         self.one_verdict(row).await
     }
@@ -167,7 +163,7 @@ impl Storage for SqliteStorage {
         ))
         .bind(tenant)
         .bind(lead_id)
-        .fetch_optional(&self.reader)
+        .fetch_optional(&mut *self.reader.get().await?)
         .await?;
         Ok(row.map(StoredLead::try_from).transpose()?)
     }
@@ -188,7 +184,7 @@ impl Storage for SqliteStorage {
         .bind(tenant)
         .bind(lead_id)
         .bind(request_id)
-        .fetch_one(&self.reader)
+        .fetch_one(&mut *self.reader.get().await?)
         .await?;
         let lead = match row.try_get::<Option<String>, _>("lead_id")? {
             Some(_) => Some(StoredLead::try_from(LeadRow::from_row(&row)?)?),
@@ -224,7 +220,10 @@ impl Storage for SqliteStorage {
             query.push(" AND lead_id > ").push_bind(after);
         }
         query.push(" ORDER BY lead_id LIMIT ").push_bind(limit);
-        let rows: Vec<LeadRow> = query.build_query_as().fetch_all(&self.reader).await?;
+        let rows: Vec<LeadRow> = query
+            .build_query_as()
+            .fetch_all(&mut *self.reader.get().await?)
+            .await?;
         Ok(rows
             .into_iter()
             .map(StoredLead::try_from)
@@ -270,7 +269,10 @@ impl Storage for SqliteStorage {
             list.push_bind(id);
         }
         query.push(")");
-        let rows: Vec<VerdictRow> = query.build_query_as().fetch_all(&self.reader).await?;
+        let rows: Vec<VerdictRow> = query
+            .build_query_as()
+            .fetch_all(&mut *self.reader.get().await?)
+            .await?;
         self.with_signals(rows).await
     }
 
@@ -297,7 +299,7 @@ impl Storage for SqliteStorage {
         .bind(lead_id)
         .bind(before.unwrap_or(i64::MAX))
         .bind(limit)
-        .fetch_all(&self.reader)
+        .fetch_all(&mut *self.reader.get().await?)
         .await?;
         let mut verdicts = self.with_signals(rows).await?;
         verdicts.sort_by_key(|v| std::cmp::Reverse(v.seq));
@@ -310,7 +312,7 @@ impl Storage for SqliteStorage {
              WHERE tenant = ? ORDER BY version DESC LIMIT 1",
         )
         .bind(tenant)
-        .fetch_optional(&self.reader)
+        .fetch_optional(&mut *self.reader.get().await?)
         .await?;
         Ok(row.map(ProfileVersion::try_from).transpose()?)
     }
@@ -326,7 +328,7 @@ impl Storage for SqliteStorage {
         )
         .bind(tenant)
         .bind(version)
-        .fetch_optional(&self.reader)
+        .fetch_optional(&mut *self.reader.get().await?)
         .await?;
         Ok(row.map(ProfileVersion::try_from).transpose()?)
     }
@@ -336,7 +338,8 @@ impl Storage for SqliteStorage {
         profile: &ProfileVersion,
         audit: Option<&AuditEvent>,
     ) -> StorageResult<()> {
-        let mut tx = self.writer.begin().await?;
+        let mut conn = self.writer.get().await?;
+        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
         let inserted = sqlx::query(
             "INSERT INTO profiles (tenant, version, body, created_at) VALUES (?, ?, ?, ?) \
              ON CONFLICT DO NOTHING",
@@ -370,7 +373,7 @@ impl Storage for SqliteStorage {
         .bind(tenant)
         .bind(before.unwrap_or(i64::MAX))
         .bind(limit)
-        .fetch_all(&self.reader)
+        .fetch_all(&mut *self.reader.get().await?)
         .await?;
         Ok(rows
             .into_iter()
@@ -412,7 +415,7 @@ impl AccessStorage for SqliteStorage {
             "SELECT {KEY_COLUMNS} FROM api_keys WHERE key_id = ?"
         ))
         .bind(key_id)
-        .fetch_optional(&self.reader)
+        .fetch_optional(&mut *self.reader.get().await?)
         .await?;
         Ok(row.map(ApiKeyRecord::try_from).transpose()?)
     }
@@ -420,7 +423,7 @@ impl AccessStorage for SqliteStorage {
     async fn any_active_api_key(&self) -> StorageResult<bool> {
         let found: Option<i64> =
             sqlx::query_scalar("SELECT 1 FROM api_keys WHERE revoked_at IS NULL LIMIT 1")
-                .fetch_optional(&self.reader)
+                .fetch_optional(&mut *self.reader.get().await?)
                 .await?;
         Ok(found.is_some())
     }
@@ -428,13 +431,14 @@ impl AccessStorage for SqliteStorage {
     async fn api_key_changes(&self) -> StorageResult<i64> {
         Ok(
             sqlx::query_scalar("SELECT count(*) + count(revoked_at) FROM api_keys")
-                .fetch_one(&self.reader)
+                .fetch_one(&mut *self.reader.get().await?)
                 .await?,
         )
     }
 
     async fn insert_api_key(&self, key: &ApiKeyRecord, audit: &AuditEvent) -> StorageResult<()> {
-        let mut tx = self.writer.begin().await?;
+        let mut conn = self.writer.get().await?;
+        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
         sqlx::query(&format!(
             "INSERT INTO api_keys ({KEY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, NULL, NULL)"
         ))
@@ -458,7 +462,8 @@ impl AccessStorage for SqliteStorage {
         at: Timestamp,
         audit: &AuditEvent,
     ) -> StorageResult<bool> {
-        let mut tx = self.writer.begin().await?;
+        let mut conn = self.writer.get().await?;
+        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
         let done = sqlx::query(
             "UPDATE api_keys SET revoked_at = ? \
              WHERE tenant = ? AND key_id = ? AND revoked_at IS NULL",
@@ -480,7 +485,7 @@ impl AccessStorage for SqliteStorage {
         sqlx::query("UPDATE api_keys SET last_used_at = ? WHERE key_id = ?")
             .bind(codec::ts_to_text(at))
             .bind(key_id)
-            .execute(&self.writer)
+            .execute(&mut *self.writer.get().await?)
             .await?;
         Ok(())
     }
@@ -513,7 +518,10 @@ impl AccessStorage for SqliteStorage {
         query
             .push(" ORDER BY created_at DESC, key_id DESC LIMIT ")
             .push_bind(limit);
-        let rows: Vec<ApiKeyRow> = query.build_query_as().fetch_all(&self.reader).await?;
+        let rows: Vec<ApiKeyRow> = query
+            .build_query_as()
+            .fetch_all(&mut *self.reader.get().await?)
+            .await?;
         Ok(rows
             .into_iter()
             .map(ApiKeyRecord::try_from)
@@ -525,7 +533,8 @@ impl AccessStorage for SqliteStorage {
         record: &OverrideRecord,
         audit: &AuditEvent,
     ) -> StorageResult<()> {
-        let mut tx = self.writer.begin().await?;
+        let mut conn = self.writer.get().await?;
+        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
         sqlx::query(&format!(
             "INSERT INTO overrides ({OVERRIDE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         ))
@@ -563,7 +572,10 @@ impl AccessStorage for SqliteStorage {
             list.push_bind(id);
         }
         query.push(") ORDER BY created_at DESC, override_id DESC");
-        let rows: Vec<OverrideRow> = query.build_query_as().fetch_all(&self.reader).await?;
+        let rows: Vec<OverrideRow> = query
+            .build_query_as()
+            .fetch_all(&mut *self.reader.get().await?)
+            .await?;
         Ok(codec::newest_per_lead(rows)?)
     }
 
@@ -588,7 +600,10 @@ impl AccessStorage for SqliteStorage {
             query.push(" AND seq < ").push_bind(before);
         }
         query.push(" ORDER BY seq DESC LIMIT ").push_bind(limit);
-        let rows: Vec<AuditRow> = query.build_query_as().fetch_all(&self.reader).await?;
+        let rows: Vec<AuditRow> = query
+            .build_query_as()
+            .fetch_all(&mut *self.reader.get().await?)
+            .await?;
         Ok(rows
             .into_iter()
             .map(AuditEvent::try_from)
@@ -609,7 +624,7 @@ const MAX_GROUP: usize = 128;
 /// being synced are written together in one transaction (one fsync). Every
 /// caller is answered only after the commit; if the commit fails, all of the
 /// group fail and nothing of it is stored.
-async fn group_committer(writer: SqlitePool, mut jobs: mpsc::Receiver<CommitJob>) {
+async fn group_committer(writer: Arc<Connections>, mut jobs: mpsc::Receiver<CommitJob>) {
     let mut batch = Vec::with_capacity(MAX_GROUP);
     while jobs.recv_many(&mut batch, MAX_GROUP).await > 0 {
         match commit_group(&writer, &batch).await {
@@ -640,10 +655,11 @@ async fn group_committer(writer: SqlitePool, mut jobs: mpsc::Receiver<CommitJob>
 /// commit; the conflicts (`LeadChanged`, `DuplicateRequest`) are decided from
 /// them in queue order, and only the accepted qualifications are written.
 async fn commit_group(
-    writer: &SqlitePool,
+    writer: &Connections,
     batch: &[CommitJob],
 ) -> anyhow::Result<Vec<StorageResult<()>>> {
-    let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
+    let mut conn = writer.get().await?;
+    let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
 
     let lead_keys: Vec<[&str; 2]> = batch
         .iter()
@@ -879,6 +895,86 @@ async fn write_qualifications(
         insert.build().execute(&mut **tx).await?;
     }
     Ok(())
+}
+
+/// Read connections of a file database.
+const READERS: usize = 4;
+
+/// A fixed set of open connections, each lent to one caller at a time.
+/// sqlx's own pool pings every connection handed back, one more round trip
+/// to the connection's worker thread per query; this needs none: a
+/// connection's worker runs its commands in order, and a transaction dropped
+/// half way queues its own rollback.
+struct Connections {
+    idle: Mutex<Vec<SqliteConnection>>,
+    available: Semaphore,
+}
+
+impl Connections {
+    async fn open(options: &SqliteConnectOptions, count: usize) -> sqlx::Result<Arc<Self>> {
+        let mut idle = Vec::with_capacity(count);
+        for _ in 0..count {
+            idle.push(SqliteConnection::connect_with(options).await?);
+        }
+        Ok(Arc::new(Connections {
+            idle: Mutex::new(idle),
+            available: Semaphore::new(count),
+        }))
+    }
+
+    fn idle(&self) -> MutexGuard<'_, Vec<SqliteConnection>> {
+        self.idle
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Waits for a free connection.
+    async fn get(&self) -> StorageResult<Lease<'_>> {
+        let unavailable =
+            || StorageError::Unavailable(anyhow::anyhow!("SQLite connections closed"));
+        let permit = self.available.acquire().await.map_err(|_| unavailable())?;
+        let connection = self.idle().pop().ok_or_else(unavailable)?;
+        Ok(Lease {
+            connections: self,
+            connection: Some(connection),
+            _permit: permit,
+        })
+    }
+}
+
+/// A connection on loan; it goes back when dropped.
+struct Lease<'a> {
+    connections: &'a Connections,
+    /// Taken out only by `drop`.
+    connection: Option<SqliteConnection>,
+    _permit: SemaphorePermit<'a>,
+}
+
+impl Deref for Lease<'_> {
+    type Target = SqliteConnection;
+
+    fn deref(&self) -> &SqliteConnection {
+        self.connection
+            .as_ref()
+            .expect("a lease holds its connection until dropped")
+    }
+}
+
+impl DerefMut for Lease<'_> {
+    fn deref_mut(&mut self) -> &mut SqliteConnection {
+        self.connection
+            .as_mut()
+            .expect("a lease holds its connection until dropped")
+    }
+}
+
+impl Drop for Lease<'_> {
+    fn drop(&mut self) {
+        // Back before the permit is released (fields drop after this).
+        if let Some(connection) = self.connection.take() {
+            self.connections.idle().push(connection);
+        }
+    }
 }
 
 /// How often the WAL is copied back into the database file.
