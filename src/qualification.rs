@@ -13,7 +13,7 @@ use crate::domain::profile::Violation;
 use crate::domain::{Facts, LeadId, Outcome, Profile, RequestId, Stage, evaluate};
 use crate::storage::{
     AuditEvent, AuditFilter, AuditKind, LeadFilter, NewQualification, OverrideRecord,
-    ProfileVersion, Storage, StorageError, StoredLead, VerdictRecord,
+    ProfileVersion, Storage, StorageError, StoredLead, StoredLeadView, VerdictRecord,
 };
 
 /// The tenant of calls made without an API key (while none exists).
@@ -51,6 +51,16 @@ pub struct LeadView {
 }
 
 impl LeadView {
+    /// The view of a stored lead at `now`: its newest override applies
+    /// unless it has expired.
+    fn at(stored: StoredLeadView, now: Timestamp) -> LeadView {
+        LeadView {
+            lead: stored.lead,
+            latest_verdict: stored.latest_verdict,
+            active_override: stored.latest_override.filter(|o| o.is_active(now)),
+        }
+    }
+
     /// The outcome that applies now, and why.
     pub fn effective_outcome(&self) -> (Option<Outcome>, String) {
         match (&self.active_override, &self.latest_verdict) {
@@ -272,24 +282,12 @@ impl Qualifier {
     }
 
     pub async fn get_lead(&self, tenant: &str, lead_id: &LeadId) -> Result<LeadView, AppError> {
-        let lead = self
+        let stored = self
             .storage
-            .get_lead(tenant, lead_id.as_str())
+            .get_lead_view(tenant, lead_id.as_str())
             .await?
             .ok_or_else(|| AppError::NotFound(format!("lead {lead_id} not found")))?;
-        let latest_verdict = match &lead.latest_verdict_id {
-            Some(id) => self.storage.get_verdict(tenant, id).await?,
-            None => None,
-        };
-        let active_override = self
-            .active_overrides(tenant, std::slice::from_ref(&lead.lead_id))
-            .await?
-            .pop();
-        Ok(LeadView {
-            lead,
-            latest_verdict,
-            active_override,
-        })
+        Ok(LeadView::at(stored, now()))
     }
 
     /// Leads after `after`, ordered by id, with their latest verdicts; the
@@ -306,36 +304,14 @@ impl Qualifier {
             .list_leads(tenant, filter, after, page_size + 1)
             .await?;
         let more = truncate_page(&mut leads, page_size);
-        let ids: Vec<String> = leads
-            .iter()
-            .filter_map(|l| l.latest_verdict_id.clone())
-            .collect();
-        let mut verdicts: HashMap<String, VerdictRecord> = self
-            .storage
-            .get_verdicts(tenant, &ids)
-            .await?
-            .into_iter()
-            .map(|v| (v.verdict_id.clone(), v))
-            .collect();
-        let lead_ids: Vec<String> = leads.iter().map(|l| l.lead_id.clone()).collect();
-        let mut overrides: HashMap<String, OverrideRecord> = self
-            .active_overrides(tenant, &lead_ids)
-            .await?
-            .into_iter()
-            .map(|o| (o.lead_id.clone(), o))
-            .collect();
-        let views = leads
-            .into_iter()
-            .map(|lead| LeadView {
-                latest_verdict: lead
-                    .latest_verdict_id
-                    .as_ref()
-                    .and_then(|id| verdicts.remove(id)),
-                active_override: overrides.remove(&lead.lead_id),
-                lead,
-            })
-            .collect();
-        Ok((views, more))
+        let now = now();
+        Ok((
+            leads
+                .into_iter()
+                .map(|stored| LeadView::at(stored, now))
+                .collect(),
+            more,
+        ))
     }
 
     pub async fn get_verdict(
@@ -479,18 +455,6 @@ impl Qualifier {
             .await?;
         let more = truncate_page(&mut profiles, page_size);
         Ok((profiles, more))
-    }
-
-    /// The newest override of each lead, where it still applies.
-    async fn active_overrides(
-        &self,
-        tenant: &str,
-        lead_ids: &[String],
-    ) -> Result<Vec<OverrideRecord>, AppError> {
-        let now = now();
-        let mut overrides = self.storage.latest_overrides(tenant, lead_ids).await?;
-        overrides.retain(|o| o.is_active(now));
-        Ok(overrides)
     }
 
     /// Sets a lead's outcome by hand; computed verdicts keep being stored.

@@ -8,7 +8,8 @@ use jiff::Timestamp;
 use jiff::civil::Date;
 
 use super::{
-    ApiKeyRecord, AuditEvent, AuditKind, OverrideRecord, ProfileVersion, StoredLead, VerdictRecord,
+    ApiKeyRecord, AuditEvent, AuditKind, OverrideRecord, ProfileVersion, StoredLead,
+    StoredLeadView, VerdictRecord,
 };
 use crate::domain::access::Role;
 use crate::domain::{Criterion, Evaluation, Facts, Outcome, Profile, Signal, SignalStatus, Stage};
@@ -66,26 +67,118 @@ impl TryFrom<LeadRow> for StoredLead {
     }
 }
 
-#[derive(sqlx::FromRow)]
-pub struct VerdictRow {
-    pub verdict_id: String,
-    pub tenant: String,
-    pub lead_id: String,
-    pub seq: i64,
-    pub stage: String,
-    pub outcome: String,
-    pub score: i32,
-    pub profile_version: i64,
-    pub facts: String,
-    pub facts_hash: String,
-    pub request_id: Option<String>,
-    pub evaluated_at: String,
-    pub evaluation_date: String,
+/// A verdict with its signals, as the queries hand it over: one JSON
+/// document per verdict, so that a verdict is one row of one query.
+#[derive(serde::Deserialize)]
+struct VerdictDoc {
+    verdict_id: String,
+    tenant: String,
+    lead_id: String,
+    seq: i64,
+    stage: String,
+    outcome: String,
+    score: i32,
+    profile_version: i64,
+    /// The merged facts, as the JSON text stored.
+    facts: String,
+    facts_hash: String,
+    request_id: Option<String>,
+    evaluated_at: String,
+    evaluation_date: String,
+    signals: Vec<SignalDoc>,
 }
 
+#[derive(serde::Deserialize)]
+struct SignalDoc {
+    criterion: String,
+    status: String,
+    weight: i32,
+    knockout: bool,
+    evidence: String,
+    remedy: String,
+    missing_facts: Vec<String>,
+}
+
+/// A verdict from its JSON document (see the backends' `verdict_json!`).
+pub fn verdict_from_json(text: &str) -> anyhow::Result<VerdictRecord> {
+    let doc: VerdictDoc = serde_json::from_str(text).context("stored verdict is unreadable")?;
+    let mut signals = doc
+        .signals
+        .into_iter()
+        .map(|s| {
+            Ok(Signal {
+                criterion: Criterion::from_code(&s.criterion)
+                    .ok_or_else(|| anyhow!("unknown stored criterion {:?}", s.criterion))?,
+                status: SignalStatus::from_code(&s.status)
+                    .ok_or_else(|| anyhow!("unknown stored signal status {:?}", s.status))?,
+                weight: s.weight,
+                knockout: s.knockout,
+                evidence: s.evidence,
+                remedy: s.remedy,
+                missing_facts: s.missing_facts,
+            })
+        })
+        .collect::<anyhow::Result<Vec<Signal>>>()?;
+    signals.sort_by_key(|s| s.criterion.index());
+    Ok(VerdictRecord {
+        evaluation: Evaluation {
+            stage: stage_from(&doc.stage)?,
+            outcome: outcome_from(&doc.outcome)?,
+            score: doc.score,
+            signals,
+        },
+        facts: Facts::from_json(&doc.facts).context("stored facts are unreadable")?,
+        evaluated_at: ts_from_text(&doc.evaluated_at)?,
+        evaluation_date: doc
+            .evaluation_date
+            .parse::<Date>()
+            .with_context(|| format!("stored date {:?} is unreadable", doc.evaluation_date))?,
+        verdict_id: doc.verdict_id,
+        tenant: doc.tenant,
+        lead_id: doc.lead_id,
+        seq: doc.seq,
+        profile_version: doc.profile_version,
+        facts_hash: doc.facts_hash,
+        request_id: doc.request_id,
+    })
+}
+
+/// A lead with, as JSON documents, its latest verdict and its newest
+/// override (see the backends' `LEAD_VIEW_COLUMNS`).
 #[derive(sqlx::FromRow)]
+pub struct LeadViewRow {
+    #[sqlx(flatten)]
+    pub lead: LeadRow,
+    pub latest_verdict: Option<String>,
+    pub latest_override: Option<String>,
+}
+
+impl TryFrom<LeadViewRow> for StoredLeadView {
+    type Error = anyhow::Error;
+
+    fn try_from(row: LeadViewRow) -> anyhow::Result<Self> {
+        let latest_override = match row.latest_override {
+            Some(text) => {
+                let doc: OverrideRow =
+                    serde_json::from_str(&text).context("stored override is unreadable")?;
+                Some(doc.try_into()?)
+            }
+            None => None,
+        };
+        Ok(StoredLeadView {
+            lead: row.lead.try_into()?,
+            latest_verdict: row
+                .latest_verdict
+                .as_deref()
+                .map(verdict_from_json)
+                .transpose()?,
+            latest_override,
+        })
+    }
+}
+
+/// A signal as written.
 pub struct SignalRow {
-    pub verdict_id: String,
     pub criterion: String,
     pub status: String,
     pub weight: i32,
@@ -103,7 +196,6 @@ pub fn signal_rows(verdict: &VerdictRecord) -> Vec<SignalRow> {
         .signals
         .iter()
         .map(|s| SignalRow {
-            verdict_id: verdict.verdict_id.clone(),
             criterion: s.criterion.code().to_owned(),
             status: s.status.code().to_owned(),
             weight: s.weight,
@@ -114,65 +206,6 @@ pub fn signal_rows(verdict: &VerdictRecord) -> Vec<SignalRow> {
                 .expect("a list of strings always serialises"),
         })
         .collect()
-}
-
-/// Joins verdict rows with their signal rows.
-pub fn assemble_verdicts(
-    rows: Vec<VerdictRow>,
-    mut signals: Vec<SignalRow>,
-) -> anyhow::Result<Vec<VerdictRecord>> {
-    signals.sort_by(|a, b| a.verdict_id.cmp(&b.verdict_id));
-    rows.into_iter()
-        .map(|row| {
-            let start = signals.partition_point(|s| s.verdict_id < row.verdict_id);
-            let end = signals.partition_point(|s| s.verdict_id <= row.verdict_id);
-            let mine: Vec<Signal> = signals[start..end]
-                .iter()
-                .map(decode_signal)
-                .collect::<anyhow::Result<_>>()?;
-            assemble_verdict(row, mine)
-        })
-        .collect()
-}
-
-fn decode_signal(row: &SignalRow) -> anyhow::Result<Signal> {
-    Ok(Signal {
-        criterion: Criterion::from_code(&row.criterion)
-            .ok_or_else(|| anyhow!("unknown stored criterion {:?}", row.criterion))?,
-        status: SignalStatus::from_code(&row.status)
-            .ok_or_else(|| anyhow!("unknown stored signal status {:?}", row.status))?,
-        weight: row.weight,
-        knockout: row.knockout,
-        evidence: row.evidence.clone(),
-        remedy: row.remedy.clone(),
-        missing_facts: serde_json::from_str(&row.missing_facts)
-            .context("stored missing facts are unreadable")?,
-    })
-}
-
-fn assemble_verdict(row: VerdictRow, mut signals: Vec<Signal>) -> anyhow::Result<VerdictRecord> {
-    signals.sort_by_key(|s| s.criterion.index());
-    Ok(VerdictRecord {
-        evaluation: Evaluation {
-            stage: stage_from(&row.stage)?,
-            outcome: outcome_from(&row.outcome)?,
-            score: row.score,
-            signals,
-        },
-        facts: Facts::from_json(&row.facts).context("stored facts are unreadable")?,
-        evaluated_at: ts_from_text(&row.evaluated_at)?,
-        evaluation_date: row
-            .evaluation_date
-            .parse::<Date>()
-            .with_context(|| format!("stored date {:?} is unreadable", row.evaluation_date))?,
-        verdict_id: row.verdict_id,
-        tenant: row.tenant,
-        lead_id: row.lead_id,
-        seq: row.seq,
-        profile_version: row.profile_version,
-        facts_hash: row.facts_hash,
-        request_id: row.request_id,
-    })
 }
 
 #[derive(sqlx::FromRow)]
@@ -246,7 +279,7 @@ impl TryFrom<ApiKeyRow> for ApiKeyRecord {
     }
 }
 
-#[derive(sqlx::FromRow)]
+#[derive(sqlx::FromRow, serde::Deserialize)]
 pub struct OverrideRow {
     pub override_id: String,
     pub tenant: String,
@@ -311,15 +344,4 @@ impl TryFrom<AuditRow> for AuditEvent {
             after_json: row.after_json,
         })
     }
-}
-
-/// Newest override per lead, from rows ordered newest first.
-pub fn newest_per_lead(rows: Vec<OverrideRow>) -> anyhow::Result<Vec<OverrideRecord>> {
-    let mut out: Vec<OverrideRecord> = Vec::new();
-    for row in rows {
-        if !out.iter().any(|o| o.lead_id == row.lead_id) {
-            out.push(row.try_into()?);
-        }
-    }
-    Ok(out)
 }

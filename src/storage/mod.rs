@@ -31,6 +31,15 @@ pub struct StoredLead {
     pub updated_at: Timestamp,
 }
 
+/// A lead as read for display: with its latest verdict and its newest
+/// override, active or not.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredLeadView {
+    pub lead: StoredLead,
+    pub latest_verdict: Option<VerdictRecord>,
+    pub latest_override: Option<OverrideRecord>,
+}
+
 /// An immutable verdict with everything needed to explain it later.
 #[derive(Clone, Debug, PartialEq)]
 pub struct VerdictRecord {
@@ -234,14 +243,22 @@ pub trait Storage: AccessStorage {
         request_id: Option<&str>,
     ) -> StorageResult<(Option<StoredLead>, Option<VerdictRecord>)>;
 
-    /// Leads ordered by lead id, after `after` (exclusive).
+    /// The lead with its latest verdict and newest override, in one read.
+    async fn get_lead_view(
+        &self,
+        tenant: &str,
+        lead_id: &str,
+    ) -> StorageResult<Option<StoredLeadView>>;
+
+    /// Leads ordered by lead id, after `after` (exclusive), each with its
+    /// latest verdict and newest override.
     async fn list_leads(
         &self,
         tenant: &str,
         filter: LeadFilter,
         after: Option<&str>,
         limit: i64,
-    ) -> StorageResult<Vec<StoredLead>>;
+    ) -> StorageResult<Vec<StoredLeadView>>;
 
     /// Stores a verdict with its signals and the lead's merged facts in one
     /// transaction. Fails with `LeadChanged` when the lead's revision is not
@@ -257,10 +274,6 @@ pub trait Storage: AccessStorage {
         tenant: &str,
         verdict_id: &str,
     ) -> StorageResult<Option<VerdictRecord>>;
-
-    /// Verdicts by id, in no particular order; unknown ids are skipped.
-    async fn get_verdicts(&self, tenant: &str, ids: &[String])
-    -> StorageResult<Vec<VerdictRecord>>;
 
     async fn find_verdict_by_request(
         &self,
@@ -344,13 +357,6 @@ pub trait AccessStorage: Send + Sync + 'static {
         record: &OverrideRecord,
         audit: &AuditEvent,
     ) -> StorageResult<()>;
-
-    /// The newest override of each of `lead_ids` (active or not).
-    async fn latest_overrides(
-        &self,
-        tenant: &str,
-        lead_ids: &[String],
-    ) -> StorageResult<Vec<OverrideRecord>>;
 
     /// Audit events, newest first, with `seq` below `before`.
     async fn list_audit_events(

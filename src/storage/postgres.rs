@@ -11,13 +11,11 @@ use jiff::Timestamp;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::{FromRow, PgPool, Postgres, QueryBuilder, Row, Transaction};
 
-use super::codec::{
-    self, ApiKeyRow, AuditRow, LeadRow, OverrideRow, ProfileRow, SignalRow, VerdictRow,
-};
+use super::codec::{self, ApiKeyRow, AuditRow, LeadRow, LeadViewRow, ProfileRow};
 use super::{
     AccessStorage, ApiKeyRecord, AuditEvent, AuditFilter, LeadFilter, NewQualification,
     OverrideRecord, ProfileVersion, Storage, StorageError, StorageResult, StoredLead,
-    VerdictRecord,
+    StoredLeadView, VerdictRecord,
 };
 
 /// Storage on a PostgreSQL database.
@@ -43,14 +41,53 @@ const LEAD_COLUMNS: &str = concat!(
     ", ",
     ts!("updated_at")
 );
-const VERDICT_COLUMNS: &str = concat!(
-    "verdict_id, tenant, lead_id, seq, stage, outcome, score, profile_version, ",
-    "facts::text AS facts, facts_hash, request_id, ",
-    ts!("evaluated_at"),
-    ", evaluation_date::text AS evaluation_date"
-);
-const SIGNAL_COLUMNS: &str = "verdict_id, criterion, status, weight, knockout, evidence, remedy, \
-    missing_facts::text AS missing_facts";
+/// A verdict of `verdicts AS v` with its signals, as one JSON document
+/// (see `codec::verdict_from_json`): a verdict is one row of one query.
+macro_rules! verdict_json {
+    () => {
+        "json_build_object('verdict_id', v.verdict_id, 'tenant', v.tenant, \
+         'lead_id', v.lead_id, 'seq', v.seq, 'stage', v.stage, 'outcome', v.outcome, \
+         'score', v.score, 'profile_version', v.profile_version, 'facts', v.facts::text, \
+         'facts_hash', v.facts_hash, 'request_id', v.request_id, \
+         'evaluated_at', to_char(v.evaluated_at AT TIME ZONE 'UTC', \
+             'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), \
+         'evaluation_date', v.evaluation_date::text, 'signals', (\
+             SELECT coalesce(json_agg(json_build_object('criterion', s.criterion, \
+                 'status', s.status, 'weight', s.weight, 'knockout', s.knockout, \
+                 'evidence', s.evidence, 'remedy', s.remedy, \
+                 'missing_facts', s.missing_facts)), '[]'::json) \
+             FROM signals AS s WHERE s.verdict_id = v.verdict_id))::text"
+    };
+}
+
+/// The lead's columns, then its latest verdict and its newest override as
+/// JSON documents (`codec::LeadViewRow`), for a query `FROM leads`.
+macro_rules! lead_view_columns {
+    () => {
+        concat!(
+            "tenant, lead_id, stage, facts::text AS facts, revision, latest_verdict_id, \
+             latest_outcome, \
+             to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') \
+                 AS created_at, \
+             to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') \
+                 AS updated_at, \
+             (SELECT ",
+            verdict_json!(),
+            " FROM verdicts AS v WHERE v.verdict_id = leads.latest_verdict_id) \
+                 AS latest_verdict, \
+             (SELECT json_build_object('override_id', o.override_id, 'tenant', o.tenant, \
+                     'lead_id', o.lead_id, 'outcome', o.outcome, 'reason', o.reason, \
+                     'author', o.author, 'actor', o.actor, 'verdict_id', o.verdict_id, \
+                     'created_at', to_char(o.created_at AT TIME ZONE 'UTC', \
+                         'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), \
+                     'expires_at', to_char(o.expires_at AT TIME ZONE 'UTC', \
+                         'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'))::text \
+              FROM overrides AS o WHERE o.tenant = leads.tenant AND o.lead_id = leads.lead_id \
+              ORDER BY o.created_at DESC, o.override_id DESC LIMIT 1) AS latest_override"
+        )
+    };
+}
+
 const PROFILE_COLUMNS: &str = concat!("tenant, version, body::text AS body, ", ts!("created_at"));
 
 impl PostgresStorage {
@@ -71,20 +108,6 @@ impl PostgresStorage {
         Ok(Self { pool })
     }
 
-    async fn with_signals(&self, rows: Vec<VerdictRow>) -> StorageResult<Vec<VerdictRecord>> {
-        if rows.is_empty() {
-            return Ok(Vec::new());
-        }
-        let ids: Vec<String> = rows.iter().map(|r| r.verdict_id.clone()).collect();
-        let signals: Vec<SignalRow> = sqlx::query_as(&format!(
-            "SELECT {SIGNAL_COLUMNS} FROM signals WHERE verdict_id = ANY($1)"
-        ))
-        .bind(&ids)
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(codec::assemble_verdicts(rows, signals)?)
-    }
-
     /// The verdict whose `column` (`verdict_id` or `request_id`) is `value`.
     async fn verdict_where(
         &self,
@@ -92,21 +115,15 @@ impl PostgresStorage {
         column: &'static str,
         value: &str,
     ) -> StorageResult<Option<VerdictRecord>> {
-        let row: Option<VerdictRow> = sqlx::query_as(&format!(
-            "SELECT {VERDICT_COLUMNS} FROM verdicts WHERE tenant = $1 AND {column} = $2"
+        let doc: Option<String> = sqlx::query_scalar(&format!(
+            "SELECT {} FROM verdicts AS v WHERE v.tenant = $1 AND v.{column} = $2",
+            verdict_json!()
         ))
         .bind(tenant)
         .bind(value)
         .fetch_optional(&self.pool)
         .await?;
-        self.one_verdict(row).await
-    }
-
-    async fn one_verdict(&self, row: Option<VerdictRow>) -> StorageResult<Option<VerdictRecord>> {
-        match row {
-            None => Ok(None),
-            Some(row) => Ok(self.with_signals(vec![row]).await?.pop()),
-        }
+        Ok(doc.as_deref().map(codec::verdict_from_json).transpose()?)
     }
 }
 
@@ -152,15 +169,34 @@ impl Storage for PostgresStorage {
         Ok((lead, replay))
     }
 
+    async fn get_lead_view(
+        &self,
+        tenant: &str,
+        lead_id: &str,
+    ) -> StorageResult<Option<StoredLeadView>> {
+        let row: Option<LeadViewRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            lead_view_columns!(),
+            " FROM leads WHERE tenant = $1 AND lead_id = $2"
+        ))
+        .bind(tenant)
+        .bind(lead_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(StoredLeadView::try_from).transpose()?)
+    }
+
     async fn list_leads(
         &self,
         tenant: &str,
         filter: LeadFilter,
         after: Option<&str>,
         limit: i64,
-    ) -> StorageResult<Vec<StoredLead>> {
-        let mut query = QueryBuilder::<Postgres>::new(format!(
-            "SELECT {LEAD_COLUMNS} FROM leads WHERE tenant = "
+    ) -> StorageResult<Vec<StoredLeadView>> {
+        let mut query = QueryBuilder::<Postgres>::new(concat!(
+            "SELECT ",
+            lead_view_columns!(),
+            " FROM leads WHERE tenant = "
         ));
         query.push_bind(tenant);
         if let Some(stage) = filter.stage {
@@ -175,10 +211,10 @@ impl Storage for PostgresStorage {
             query.push(" AND lead_id > ").push_bind(after);
         }
         query.push(" ORDER BY lead_id LIMIT ").push_bind(limit);
-        let rows: Vec<LeadRow> = query.build_query_as().fetch_all(&self.pool).await?;
+        let rows: Vec<LeadViewRow> = query.build_query_as().fetch_all(&self.pool).await?;
         Ok(rows
             .into_iter()
-            .map(StoredLead::try_from)
+            .map(StoredLeadView::try_from)
             .collect::<anyhow::Result<_>>()?)
     }
 
@@ -304,24 +340,6 @@ impl Storage for PostgresStorage {
         self.verdict_where(tenant, "verdict_id", verdict_id).await
     }
 
-    async fn get_verdicts(
-        &self,
-        tenant: &str,
-        ids: &[String],
-    ) -> StorageResult<Vec<VerdictRecord>> {
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let rows: Vec<VerdictRow> = sqlx::query_as(&format!(
-            "SELECT {VERDICT_COLUMNS} FROM verdicts WHERE tenant = $1 AND verdict_id = ANY($2)"
-        ))
-        .bind(tenant)
-        .bind(ids)
-        .fetch_all(&self.pool)
-        .await?;
-        self.with_signals(rows).await
-    }
-
     async fn find_verdict_by_request(
         &self,
         tenant: &str,
@@ -337,9 +355,11 @@ impl Storage for PostgresStorage {
         before: Option<i64>,
         limit: i64,
     ) -> StorageResult<Vec<VerdictRecord>> {
-        let rows: Vec<VerdictRow> = sqlx::query_as(&format!(
-            "SELECT {VERDICT_COLUMNS} FROM verdicts \
-             WHERE tenant = $1 AND lead_id = $2 AND seq < $3 ORDER BY seq DESC LIMIT $4"
+        let docs: Vec<String> = sqlx::query_scalar(concat!(
+            "SELECT ",
+            verdict_json!(),
+            " FROM verdicts AS v \
+             WHERE v.tenant = $1 AND v.lead_id = $2 AND v.seq < $3 ORDER BY v.seq DESC LIMIT $4"
         ))
         .bind(tenant)
         .bind(lead_id)
@@ -347,9 +367,10 @@ impl Storage for PostgresStorage {
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        let mut verdicts = self.with_signals(rows).await?;
-        verdicts.sort_by_key(|v| std::cmp::Reverse(v.seq));
-        Ok(verdicts)
+        Ok(docs
+            .iter()
+            .map(|doc| codec::verdict_from_json(doc))
+            .collect::<anyhow::Result<_>>()?)
     }
 
     async fn current_profile(&self, tenant: &str) -> StorageResult<Option<ProfileVersion>> {
@@ -436,12 +457,6 @@ const KEY_COLUMNS: &str = concat!(
     ts!("last_used_at"),
     ", ",
     ts!("revoked_at")
-);
-const OVERRIDE_COLUMNS: &str = concat!(
-    "override_id, tenant, lead_id, outcome, reason, author, actor, verdict_id, ",
-    ts!("created_at"),
-    ", ",
-    ts!("expires_at")
 );
 const AUDIT_COLUMNS: &str = concat!(
     "seq, event_id, tenant, kind, actor, lead_id, subject, before_json, after_json, ",
@@ -606,26 +621,6 @@ impl AccessStorage for PostgresStorage {
         insert_audit(&mut tx, audit).await?;
         tx.commit().await?;
         Ok(())
-    }
-
-    async fn latest_overrides(
-        &self,
-        tenant: &str,
-        lead_ids: &[String],
-    ) -> StorageResult<Vec<OverrideRecord>> {
-        if lead_ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let rows: Vec<OverrideRow> = sqlx::query_as(&format!(
-            "SELECT {OVERRIDE_COLUMNS} FROM overrides AS o \
-             WHERE tenant = $1 AND lead_id = ANY($2) \
-             ORDER BY o.created_at DESC, o.override_id DESC"
-        ))
-        .bind(tenant)
-        .bind(lead_ids)
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(codec::newest_per_lead(rows)?)
     }
 
     async fn list_audit_events(

@@ -15,13 +15,11 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sqlx::{Connection, FromRow, QueryBuilder, Row, Sqlite, SqliteConnection, Transaction};
 use tokio::sync::{Semaphore, SemaphorePermit, mpsc, oneshot, watch};
 
-use super::codec::{
-    self, ApiKeyRow, AuditRow, LeadRow, OverrideRow, ProfileRow, SignalRow, VerdictRow,
-};
+use super::codec::{self, ApiKeyRow, AuditRow, LeadRow, LeadViewRow, ProfileRow};
 use super::{
     AccessStorage, ApiKeyRecord, AuditEvent, AuditFilter, LeadFilter, NewQualification,
     OverrideRecord, ProfileVersion, Storage, StorageError, StorageResult, StoredLead,
-    VerdictRecord,
+    StoredLeadView, VerdictRecord,
 };
 
 /// Storage on one SQLite file.
@@ -37,8 +35,44 @@ const LEAD_COLUMNS: &str = "tenant, lead_id, stage, facts, revision, latest_verd
     latest_outcome, created_at, updated_at";
 const VERDICT_COLUMNS: &str = "verdict_id, tenant, lead_id, seq, stage, outcome, score, \
     profile_version, facts, facts_hash, request_id, evaluated_at, evaluation_date";
-const SIGNAL_COLUMNS: &str =
-    "verdict_id, criterion, status, weight, knockout, evidence, remedy, missing_facts";
+/// A verdict of `verdicts AS v` with its signals, as one JSON document
+/// (see `codec::verdict_from_json`): a verdict is one row of one query.
+macro_rules! verdict_json {
+    () => {
+        "json_object('verdict_id', v.verdict_id, 'tenant', v.tenant, 'lead_id', v.lead_id, \
+         'seq', v.seq, 'stage', v.stage, 'outcome', v.outcome, 'score', v.score, \
+         'profile_version', v.profile_version, 'facts', v.facts, 'facts_hash', v.facts_hash, \
+         'request_id', v.request_id, 'evaluated_at', v.evaluated_at, \
+         'evaluation_date', v.evaluation_date, 'signals', json((\
+             SELECT json_group_array(json_object('criterion', s.criterion, \
+                 'status', s.status, 'weight', s.weight, \
+                 'knockout', json(iif(s.knockout, 'true', 'false')), \
+                 'evidence', s.evidence, 'remedy', s.remedy, \
+                 'missing_facts', json(s.missing_facts))) \
+             FROM signals AS s WHERE s.verdict_id = v.verdict_id)))"
+    };
+}
+
+/// The lead's columns, then its latest verdict and its newest override as
+/// JSON documents (`codec::LeadViewRow`), for a query `FROM leads`.
+macro_rules! lead_view_columns {
+    () => {
+        concat!(
+            "tenant, lead_id, stage, facts, revision, latest_verdict_id, latest_outcome, \
+             created_at, updated_at, \
+             (SELECT ",
+            verdict_json!(),
+            " FROM verdicts AS v WHERE v.verdict_id = leads.latest_verdict_id) \
+                 AS latest_verdict, \
+             (SELECT json_object('override_id', o.override_id, 'tenant', o.tenant, \
+                     'lead_id', o.lead_id, 'outcome', o.outcome, 'reason', o.reason, \
+                     'author', o.author, 'actor', o.actor, 'verdict_id', o.verdict_id, \
+                     'created_at', o.created_at, 'expires_at', o.expires_at) \
+              FROM overrides AS o WHERE o.tenant = leads.tenant AND o.lead_id = leads.lead_id \
+              ORDER BY o.created_at DESC, o.override_id DESC LIMIT 1) AS latest_override"
+        )
+    };
+}
 
 impl SqliteStorage {
     /// Opens (creating if needed) the database at `url` — `sqlite://PATH`,
@@ -106,30 +140,6 @@ impl SqliteStorage {
         })
     }
 
-    async fn signals_of(&self, ids: &[String]) -> StorageResult<Vec<SignalRow>> {
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut query = QueryBuilder::<Sqlite>::new(format!(
-            "SELECT {SIGNAL_COLUMNS} FROM signals WHERE verdict_id IN ("
-        ));
-        let mut list = query.separated(", ");
-        for id in ids {
-            list.push_bind(id);
-        }
-        query.push(")");
-        Ok(query
-            .build_query_as()
-            .fetch_all(&mut *self.reader.get().await?)
-            .await?)
-    }
-
-    async fn with_signals(&self, rows: Vec<VerdictRow>) -> StorageResult<Vec<VerdictRecord>> {
-        let ids: Vec<String> = rows.iter().map(|r| r.verdict_id.clone()).collect();
-        let signals = self.signals_of(&ids).await?;
-        Ok(codec::assemble_verdicts(rows, signals)?)
-    }
-
     /// The verdict whose `column` (`verdict_id` or `request_id`) is `value`.
     async fn verdict_where(
         &self,
@@ -137,21 +147,15 @@ impl SqliteStorage {
         column: &'static str,
         value: &str,
     ) -> StorageResult<Option<VerdictRecord>> {
-        let row: Option<VerdictRow> = sqlx::query_as(&format!(
-            "SELECT {VERDICT_COLUMNS} FROM verdicts WHERE tenant = ? AND {column} = ?"
+        let doc: Option<String> = sqlx::query_scalar(&format!(
+            "SELECT {} FROM verdicts AS v WHERE v.tenant = ? AND v.{column} = ?",
+            verdict_json!()
         ))
         .bind(tenant)
         .bind(value)
         .fetch_optional(&mut *self.reader.get().await?)
         .await?;
-        self.one_verdict(row).await
-    }
-
-    async fn one_verdict(&self, row: Option<VerdictRow>) -> StorageResult<Option<VerdictRecord>> {
-        match row {
-            None => Ok(None),
-            Some(row) => Ok(self.with_signals(vec![row]).await?.pop()),
-        }
+        Ok(doc.as_deref().map(codec::verdict_from_json).transpose()?)
     }
 }
 
@@ -197,15 +201,34 @@ impl Storage for SqliteStorage {
         Ok((lead, replay))
     }
 
+    async fn get_lead_view(
+        &self,
+        tenant: &str,
+        lead_id: &str,
+    ) -> StorageResult<Option<StoredLeadView>> {
+        let row: Option<LeadViewRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            lead_view_columns!(),
+            " FROM leads WHERE tenant = ? AND lead_id = ?"
+        ))
+        .bind(tenant)
+        .bind(lead_id)
+        .fetch_optional(&mut *self.reader.get().await?)
+        .await?;
+        Ok(row.map(StoredLeadView::try_from).transpose()?)
+    }
+
     async fn list_leads(
         &self,
         tenant: &str,
         filter: LeadFilter,
         after: Option<&str>,
         limit: i64,
-    ) -> StorageResult<Vec<StoredLead>> {
-        let mut query = QueryBuilder::<Sqlite>::new(format!(
-            "SELECT {LEAD_COLUMNS} FROM leads WHERE tenant = "
+    ) -> StorageResult<Vec<StoredLeadView>> {
+        let mut query = QueryBuilder::<Sqlite>::new(concat!(
+            "SELECT ",
+            lead_view_columns!(),
+            " FROM leads WHERE tenant = "
         ));
         query.push_bind(tenant);
         if let Some(stage) = filter.stage {
@@ -220,13 +243,13 @@ impl Storage for SqliteStorage {
             query.push(" AND lead_id > ").push_bind(after);
         }
         query.push(" ORDER BY lead_id LIMIT ").push_bind(limit);
-        let rows: Vec<LeadRow> = query
+        let rows: Vec<LeadViewRow> = query
             .build_query_as()
             .fetch_all(&mut *self.reader.get().await?)
             .await?;
         Ok(rows
             .into_iter()
-            .map(StoredLead::try_from)
+            .map(StoredLeadView::try_from)
             .collect::<anyhow::Result<_>>()?)
     }
 
@@ -252,30 +275,6 @@ impl Storage for SqliteStorage {
         self.verdict_where(tenant, "verdict_id", verdict_id).await
     }
 
-    async fn get_verdicts(
-        &self,
-        tenant: &str,
-        ids: &[String],
-    ) -> StorageResult<Vec<VerdictRecord>> {
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut query = QueryBuilder::<Sqlite>::new(format!(
-            "SELECT {VERDICT_COLUMNS} FROM verdicts WHERE tenant = "
-        ));
-        query.push_bind(tenant).push(" AND verdict_id IN (");
-        let mut list = query.separated(", ");
-        for id in ids {
-            list.push_bind(id);
-        }
-        query.push(")");
-        let rows: Vec<VerdictRow> = query
-            .build_query_as()
-            .fetch_all(&mut *self.reader.get().await?)
-            .await?;
-        self.with_signals(rows).await
-    }
-
     async fn find_verdict_by_request(
         &self,
         tenant: &str,
@@ -291,9 +290,11 @@ impl Storage for SqliteStorage {
         before: Option<i64>,
         limit: i64,
     ) -> StorageResult<Vec<VerdictRecord>> {
-        let rows: Vec<VerdictRow> = sqlx::query_as(&format!(
-            "SELECT {VERDICT_COLUMNS} FROM verdicts \
-             WHERE tenant = ? AND lead_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?"
+        let docs: Vec<String> = sqlx::query_scalar(concat!(
+            "SELECT ",
+            verdict_json!(),
+            " FROM verdicts AS v \
+             WHERE v.tenant = ? AND v.lead_id = ? AND v.seq < ? ORDER BY v.seq DESC LIMIT ?"
         ))
         .bind(tenant)
         .bind(lead_id)
@@ -301,9 +302,10 @@ impl Storage for SqliteStorage {
         .bind(limit)
         .fetch_all(&mut *self.reader.get().await?)
         .await?;
-        let mut verdicts = self.with_signals(rows).await?;
-        verdicts.sort_by_key(|v| std::cmp::Reverse(v.seq));
-        Ok(verdicts)
+        Ok(docs
+            .iter()
+            .map(|doc| codec::verdict_from_json(doc))
+            .collect::<anyhow::Result<_>>()?)
     }
 
     async fn current_profile(&self, tenant: &str) -> StorageResult<Option<ProfileVersion>> {
@@ -553,30 +555,6 @@ impl AccessStorage for SqliteStorage {
         insert_audit(&mut tx, audit).await?;
         tx.commit().await?;
         Ok(())
-    }
-
-    async fn latest_overrides(
-        &self,
-        tenant: &str,
-        lead_ids: &[String],
-    ) -> StorageResult<Vec<OverrideRecord>> {
-        if lead_ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut query = QueryBuilder::<Sqlite>::new(format!(
-            "SELECT {OVERRIDE_COLUMNS} FROM overrides WHERE tenant = "
-        ));
-        query.push_bind(tenant).push(" AND lead_id IN (");
-        let mut list = query.separated(", ");
-        for id in lead_ids {
-            list.push_bind(id);
-        }
-        query.push(") ORDER BY created_at DESC, override_id DESC");
-        let rows: Vec<OverrideRow> = query
-            .build_query_as()
-            .fetch_all(&mut *self.reader.get().await?)
-            .await?;
-        Ok(codec::newest_per_lead(rows)?)
     }
 
     async fn list_audit_events(
