@@ -93,10 +93,26 @@ struct SignalDoc {
     criterion: String,
     status: String,
     weight: i32,
+    /// SQLite has no boolean: 0 or 1 there.
+    #[serde(deserialize_with = "bool_or_int")]
     knockout: bool,
     evidence: String,
     remedy: String,
-    missing_facts: Vec<String>,
+    /// The JSON array as stored (text).
+    missing_facts: String,
+}
+
+fn bool_or_int<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {
+    #[derive(serde::Deserialize)]
+    #[serde(untagged)]
+    enum BoolOrInt {
+        Bool(bool),
+        Int(i64),
+    }
+    Ok(match serde::Deserialize::deserialize(deserializer)? {
+        BoolOrInt::Bool(b) => b,
+        BoolOrInt::Int(i) => i != 0,
+    })
 }
 
 /// A verdict from its JSON document (see the backends' `verdict_json!`).
@@ -115,7 +131,8 @@ pub fn verdict_from_json(text: &str) -> anyhow::Result<VerdictRecord> {
                 knockout: s.knockout,
                 evidence: s.evidence,
                 remedy: s.remedy,
-                missing_facts: s.missing_facts,
+                missing_facts: serde_json::from_str(&s.missing_facts)
+                    .context("stored missing facts are unreadable")?,
             })
         })
         .collect::<anyhow::Result<Vec<Signal>>>()?;

@@ -55,7 +55,7 @@ macro_rules! verdict_json {
              SELECT coalesce(json_agg(json_build_object('criterion', s.criterion, \
                  'status', s.status, 'weight', s.weight, 'knockout', s.knockout, \
                  'evidence', s.evidence, 'remedy', s.remedy, \
-                 'missing_facts', s.missing_facts)), '[]'::json) \
+                 'missing_facts', s.missing_facts::text)), '[]'::json) \
              FROM signals AS s WHERE s.verdict_id = v.verdict_id))::text"
     };
 }

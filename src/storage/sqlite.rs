@@ -46,9 +46,8 @@ macro_rules! verdict_json {
          'evaluation_date', v.evaluation_date, 'signals', json((\
              SELECT json_group_array(json_object('criterion', s.criterion, \
                  'status', s.status, 'weight', s.weight, \
-                 'knockout', json(iif(s.knockout, 'true', 'false')), \
-                 'evidence', s.evidence, 'remedy', s.remedy, \
-                 'missing_facts', json(s.missing_facts))) \
+                 'knockout', s.knockout, 'evidence', s.evidence, 'remedy', s.remedy, \
+                 'missing_facts', s.missing_facts)) \
              FROM signals AS s WHERE s.verdict_id = v.verdict_id)))"
     };
 }
