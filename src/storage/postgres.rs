@@ -222,55 +222,58 @@ impl Storage for PostgresStorage {
         let v = &q.verdict;
         let evaluated_at = codec::ts_to_text(v.evaluated_at);
         let facts = v.facts.to_json();
-        let mut tx = self.pool.begin().await?;
-
-        // The lead first: its revision check makes a concurrent qualification
-        // of the same lead wait, then fail with LeadChanged, before it writes.
-        let lead = match q.expected_revision {
-            None => sqlx::query(
-                "INSERT INTO leads (tenant, lead_id, stage, facts, revision, latest_verdict_id, \
-                 latest_outcome, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7, $8::timestamptz, $8::timestamptz) \
-                 ON CONFLICT DO NOTHING",
-            )
-            .bind(&v.tenant)
-            .bind(&v.lead_id)
-            .bind(q.stage.code())
-            .bind(&facts)
-            .bind(v.seq)
-            .bind(&v.verdict_id)
-            .bind(v.evaluation.outcome.code())
-            .bind(&evaluated_at)
-            .execute(&mut *tx)
-            .await?,
-            Some(revision) => {
-                sqlx::query(
-                    "UPDATE leads SET stage = $1, facts = $2::jsonb, revision = $3, \
-                 latest_verdict_id = $4, latest_outcome = $5, updated_at = $6::timestamptz \
-                 WHERE tenant = $7 AND lead_id = $8 AND revision = $9",
-                )
-                .bind(q.stage.code())
-                .bind(&facts)
-                .bind(v.seq)
-                .bind(&v.verdict_id)
-                .bind(v.evaluation.outcome.code())
-                .bind(&evaluated_at)
-                .bind(&v.tenant)
-                .bind(&v.lead_id)
-                .bind(revision)
-                .execute(&mut *tx)
-                .await?
-            }
-        };
-        if lead.rows_affected() == 0 {
-            return Err(StorageError::LeadChanged);
-        }
-
-        let inserted = sqlx::query(&format!(
-            "INSERT INTO verdicts ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10, \
-             $11, $12::timestamptz, $13::date) ON CONFLICT DO NOTHING",
-            VERDICT_COLUMNS_PLAIN
-        ))
+        let rows = codec::signal_rows(v);
+        let stages: Vec<&str> = v
+            .evaluation
+            .signals
+            .iter()
+            .map(|s| s.stage().code())
+            .collect();
+        // One statement, so one round trip and atomic without BEGIN/COMMIT.
+        // The verdict goes in only while the lead is still at the revision
+        // it was read at; its seq (revision + 1) is unique per lead, so of
+        // two concurrent qualifications of a lead one inserts and the other
+        // inserts nothing (ON CONFLICT DO NOTHING also covers a request id
+        // already taken). The lead and the signals are written only from
+        // the inserted verdict. Should the lead nevertheless not follow, the
+        // last line fails the whole statement (a text cast to bigint, in a
+        // subquery so that the planner cannot fold it into a constant)
+        // rather than keep a verdict the lead does not point to.
+        let (stored,): (i64,) = sqlx::query_as(
+            "WITH v AS ( \
+                 INSERT INTO verdicts (verdict_id, tenant, lead_id, seq, stage, outcome, score, \
+                     profile_version, facts, facts_hash, request_id, evaluated_at, \
+                     evaluation_date) \
+                 SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10, $11, \
+                     $12::timestamptz, $13::date \
+                 WHERE (SELECT revision FROM leads WHERE tenant = $2 AND lead_id = $3) \
+                     IS NOT DISTINCT FROM $14::bigint \
+                 ON CONFLICT DO NOTHING \
+                 RETURNING verdict_id), \
+             l AS ( \
+                 INSERT INTO leads (tenant, lead_id, stage, facts, revision, latest_verdict_id, \
+                     latest_outcome, created_at, updated_at) \
+                 SELECT $2, $3, $15, $9::jsonb, $4, $1, $6, $12::timestamptz, \
+                     $12::timestamptz FROM v \
+                 ON CONFLICT (tenant, lead_id) DO UPDATE SET stage = EXCLUDED.stage, \
+                     facts = EXCLUDED.facts, revision = EXCLUDED.revision, \
+                     latest_verdict_id = EXCLUDED.latest_verdict_id, \
+                     latest_outcome = EXCLUDED.latest_outcome, updated_at = EXCLUDED.updated_at \
+                     WHERE leads.revision = $14::bigint \
+                 RETURNING 1), \
+             s AS ( \
+                 INSERT INTO signals (verdict_id, tenant, lead_id, criterion, stage, status, \
+                     weight, knockout, evidence, remedy, missing_facts, evaluated_at) \
+                 SELECT v.verdict_id, $2, $3, c, st, ss, w, k, e, r, m::jsonb, \
+                     $12::timestamptz \
+                 FROM v, UNNEST($16::text[], $17::text[], $18::text[], $19::int4[], \
+                     $20::bool[], $21::text[], $22::text[], $23::text[]) \
+                     AS t(c, st, ss, w, k, e, r, m)) \
+             SELECT CASE WHEN (SELECT count(*) FROM v) = (SELECT count(*) FROM l) \
+                 THEN (SELECT count(*) FROM v) \
+                 ELSE (SELECT ('lead ' || $3 || ' did not take verdict ' || verdict_id)::bigint \
+                     FROM v) END",
+        )
         .bind(&v.verdict_id)
         .bind(&v.tenant)
         .bind(&v.lead_id)
@@ -284,31 +287,8 @@ impl Storage for PostgresStorage {
         .bind(&v.request_id)
         .bind(&evaluated_at)
         .bind(v.evaluation_date.to_string())
-        .execute(&mut *tx)
-        .await?;
-        if inserted.rows_affected() == 0 {
-            return Err(StorageError::DuplicateRequest);
-        }
-
-        // One statement for all signals: arrays unnested server-side.
-        let rows = codec::signal_rows(v);
-        let stages: Vec<&str> = v
-            .evaluation
-            .signals
-            .iter()
-            .map(|s| s.stage().code())
-            .collect();
-        sqlx::query(
-            "INSERT INTO signals (verdict_id, tenant, lead_id, criterion, stage, status, weight, \
-             knockout, evidence, remedy, missing_facts, evaluated_at) \
-             SELECT $1, $2, $3, c, s, st, w, k, e, r, m::jsonb, $4::timestamptz \
-             FROM UNNEST($5::text[], $6::text[], $7::text[], $8::int4[], $9::bool[], \
-                         $10::text[], $11::text[], $12::text[]) AS t(c, s, st, w, k, e, r, m)",
-        )
-        .bind(&v.verdict_id)
-        .bind(&v.tenant)
-        .bind(&v.lead_id)
-        .bind(&evaluated_at)
+        .bind(q.expected_revision)
+        .bind(q.stage.code())
         .bind(
             rows.iter()
                 .map(|r| r.criterion.as_str())
@@ -325,11 +305,28 @@ impl Storage for PostgresStorage {
                 .map(|r| r.missing_facts.as_str())
                 .collect::<Vec<_>>(),
         )
-        .execute(&mut *tx)
+        .fetch_one(&self.pool)
         .await?;
-
-        tx.commit().await?;
-        Ok(q.verdict)
+        if stored == 1 {
+            return Ok(q.verdict);
+        }
+        // Nothing was written: tell a taken request id from a moved lead.
+        let taken =
+            match &v.request_id {
+                Some(request_id) => sqlx::query_scalar::<_, bool>(
+                    "SELECT EXISTS (SELECT 1 FROM verdicts WHERE tenant = $1 AND request_id = $2)",
+                )
+                .bind(&v.tenant)
+                .bind(request_id)
+                .fetch_one(&self.pool)
+                .await?,
+                None => false,
+            };
+        Err(if taken {
+            StorageError::DuplicateRequest
+        } else {
+            StorageError::LeadChanged
+        })
     }
 
     async fn get_verdict(
@@ -446,9 +443,6 @@ impl Storage for PostgresStorage {
             .collect::<anyhow::Result<_>>()?)
     }
 }
-
-const VERDICT_COLUMNS_PLAIN: &str = "verdict_id, tenant, lead_id, seq, stage, outcome, score, \
-    profile_version, facts, facts_hash, request_id, evaluated_at, evaluation_date";
 
 const KEY_COLUMNS: &str = concat!(
     "key_id, tenant, secret_hash, roles, description, ",
