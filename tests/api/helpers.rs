@@ -71,6 +71,26 @@ impl TestDatabase {
     }
 }
 
+impl TestDatabase {
+    /// Runs `sql` (one or more statements) on the database from a connection
+    /// of its own, beside the server.
+    pub async fn execute(&self, sql: &str) {
+        use sqlx::Connection;
+        let done = if self.postgres_name.is_some() {
+            let mut conn = sqlx::PgConnection::connect(&self.url)
+                .await
+                .expect("connect to the test database");
+            sqlx::raw_sql(sql).execute(&mut conn).await.map(drop)
+        } else {
+            let mut conn = sqlx::SqliteConnection::connect(&self.url)
+                .await
+                .expect("open the test database");
+            sqlx::raw_sql(sql).execute(&mut conn).await.map(drop)
+        };
+        done.unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+}
+
 async fn connect_admin(admin: &str) -> sqlx::PgConnection {
     use sqlx::Connection;
     sqlx::PgConnection::connect(admin)

@@ -6,6 +6,7 @@ mod helpers;
 mod audit;
 mod auth;
 mod criteria_and_health;
+mod failures;
 mod leads;
 mod overrides;
 mod profile;
