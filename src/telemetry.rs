@@ -1,5 +1,7 @@
 //! Structured logging with tracing.
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::EnvFilter;
 
 use crate::configuration::LogFormat;
@@ -10,7 +12,9 @@ pub fn init(format: LogFormat, filter: &str) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("invalid log filter {filter:?}: {e}"))?;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        // Colours only for a terminal, not in files or log collectors.
+        .with_ansi(std::io::stderr().is_terminal());
     let result = match format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder

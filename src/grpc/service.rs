@@ -64,13 +64,18 @@ pub async fn authorize(
     Ok(caller)
 }
 
+/// The span of one call; `tenant` and `actor` are recorded once the caller is
+/// known, and a qualification records its `outcome`, `score` and `replayed`.
 pub fn rpc_span(rpc: &'static str, lead_id: &str) -> tracing::Span {
     tracing::info_span!(
         "rpc",
         rpc,
         lead_id = %lead_id,
         tenant = tracing::field::Empty,
-        actor = tracing::field::Empty
+        actor = tracing::field::Empty,
+        outcome = tracing::field::Empty,
+        score = tracing::field::Empty,
+        replayed = tracing::field::Empty
     )
 }
 
@@ -107,12 +112,11 @@ impl LeadQualificationService for LeadQualificationApi {
             let tenant = caller.tenant.as_str();
             let command = convert::qualify_command(request).map_err(|v| invalid_argument(&v))?;
             let qualified = self.qualifier.qualify(tenant, command).await?;
-            tracing::info!(
-                outcome = qualified.verdict.evaluation.outcome.code(),
-                score = qualified.verdict.evaluation.score,
-                replayed = qualified.replayed,
-                "lead qualified"
-            );
+            // On the call's span, so that its one log line carries them.
+            let span = tracing::Span::current();
+            span.record("outcome", qualified.verdict.evaluation.outcome.code());
+            span.record("score", qualified.verdict.evaluation.score);
+            span.record("replayed", qualified.replayed);
             Ok(pb::QualifyLeadResponse {
                 merged_facts: Some(convert::facts_to_wire(&qualified.verdict.facts)),
                 verdict: Some(convert::verdict_to_wire(&qualified.verdict)),
