@@ -67,8 +67,9 @@ impl TryFrom<LeadRow> for StoredLead {
     }
 }
 
-/// A verdict with its signals, as the queries hand it over: one JSON
-/// document per verdict, so that a verdict is one row of one query.
+/// A verdict as the queries hand it over: its row as one JSON document and
+/// its signals as a JSON array beside it, so that a verdict is one row of
+/// one query.
 #[derive(serde::Deserialize)]
 struct VerdictDoc {
     verdict_id: String,
@@ -85,7 +86,6 @@ struct VerdictDoc {
     request_id: Option<String>,
     evaluated_at: String,
     evaluation_date: String,
-    signals: Vec<SignalDoc>,
 }
 
 #[derive(serde::Deserialize)]
@@ -103,23 +103,36 @@ struct SignalDoc {
 }
 
 fn bool_or_int<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {
-    #[derive(serde::Deserialize)]
-    #[serde(untagged)]
-    enum BoolOrInt {
-        Bool(bool),
-        Int(i64),
+    struct Flag;
+    impl serde::de::Visitor<'_> for Flag {
+        type Value = bool;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a boolean, 0 or 1")
+        }
+
+        fn visit_bool<E: serde::de::Error>(self, b: bool) -> Result<bool, E> {
+            Ok(b)
+        }
+
+        fn visit_u64<E: serde::de::Error>(self, i: u64) -> Result<bool, E> {
+            Ok(i != 0)
+        }
+
+        fn visit_i64<E: serde::de::Error>(self, i: i64) -> Result<bool, E> {
+            Ok(i != 0)
+        }
     }
-    Ok(match serde::Deserialize::deserialize(deserializer)? {
-        BoolOrInt::Bool(b) => b,
-        BoolOrInt::Int(i) => i != 0,
-    })
+    deserializer.deserialize_any(Flag)
 }
 
-/// A verdict from its JSON document (see the backends' `verdict_json!`).
-pub fn verdict_from_json(text: &str) -> anyhow::Result<VerdictRecord> {
-    let doc: VerdictDoc = serde_json::from_str(text).context("stored verdict is unreadable")?;
-    let mut signals = doc
-        .signals
+/// A verdict from its JSON document and the JSON array of its signals (see
+/// the backends' `verdict_json!` and `signals_json!`).
+pub fn verdict_from_json(verdict: &str, signals: &str) -> anyhow::Result<VerdictRecord> {
+    let doc: VerdictDoc = serde_json::from_str(verdict).context("stored verdict is unreadable")?;
+    let signals: Vec<SignalDoc> =
+        serde_json::from_str(signals).context("stored signals are unreadable")?;
+    let mut signals = signals
         .into_iter()
         .map(|s| {
             Ok(Signal {
@@ -160,13 +173,14 @@ pub fn verdict_from_json(text: &str) -> anyhow::Result<VerdictRecord> {
     })
 }
 
-/// A lead with, as JSON documents, its latest verdict and its newest
-/// override (see the backends' `LEAD_VIEW_COLUMNS`).
+/// A lead with, as JSON, its latest verdict with its signals and its newest
+/// override (see the backends' `lead_view_columns!`).
 #[derive(sqlx::FromRow)]
 pub struct LeadViewRow {
     #[sqlx(flatten)]
     pub lead: LeadRow,
     pub latest_verdict: Option<String>,
+    pub latest_signals: Option<String>,
     pub latest_override: Option<String>,
 }
 
@@ -184,11 +198,11 @@ impl TryFrom<LeadViewRow> for StoredLeadView {
         };
         Ok(StoredLeadView {
             lead: row.lead.try_into()?,
-            latest_verdict: row
-                .latest_verdict
-                .as_deref()
-                .map(verdict_from_json)
-                .transpose()?,
+            latest_verdict: match (&row.latest_verdict, &row.latest_signals) {
+                (Some(verdict), Some(signals)) => Some(verdict_from_json(verdict, signals)?),
+                (Some(_), None) => anyhow::bail!("stored verdict without its signals"),
+                (None, _) => None,
+            },
             latest_override,
         })
     }

@@ -41,8 +41,8 @@ const LEAD_COLUMNS: &str = concat!(
     ", ",
     ts!("updated_at")
 );
-/// A verdict of `verdicts AS v` with its signals, as one JSON document
-/// (see `codec::verdict_from_json`): a verdict is one row of one query.
+/// A verdict of `verdicts AS v` as one JSON document; its signals come
+/// beside it from `signals_json!` (see `codec::verdict_from_json`).
 macro_rules! verdict_json {
     () => {
         "json_build_object('verdict_id', v.verdict_id, 'tenant', v.tenant, \
@@ -51,17 +51,27 @@ macro_rules! verdict_json {
          'facts_hash', v.facts_hash, 'request_id', v.request_id, \
          'evaluated_at', to_char(v.evaluated_at AT TIME ZONE 'UTC', \
              'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), \
-         'evaluation_date', v.evaluation_date::text, 'signals', (\
-             SELECT coalesce(json_agg(json_build_object('criterion', s.criterion, \
-                 'status', s.status, 'weight', s.weight, 'knockout', s.knockout, \
-                 'evidence', s.evidence, 'remedy', s.remedy, \
-                 'missing_facts', s.missing_facts::text)), '[]'::json) \
-             FROM signals AS s WHERE s.verdict_id = v.verdict_id))::text"
+         'evaluation_date', v.evaluation_date::text)::text"
     };
 }
 
-/// The lead's columns, then its latest verdict and its newest override as
-/// JSON documents (`codec::LeadViewRow`), for a query `FROM leads`.
+/// The signals of the verdict whose id is `$verdict_id`, as one JSON array.
+macro_rules! signals_json {
+    ($verdict_id:literal) => {
+        concat!(
+            "(SELECT coalesce(json_agg(json_build_object('criterion', s.criterion, \
+                 'status', s.status, 'weight', s.weight, 'knockout', s.knockout, \
+                 'evidence', s.evidence, 'remedy', s.remedy, \
+                 'missing_facts', s.missing_facts::text)), '[]'::json)::text \
+             FROM signals AS s WHERE s.verdict_id = ",
+            $verdict_id,
+            ")"
+        )
+    };
+}
+
+/// The lead's columns, then its latest verdict, that verdict's signals and
+/// its newest override as JSON (`codec::LeadViewRow`), for `FROM leads`.
 macro_rules! lead_view_columns {
     () => {
         concat!(
@@ -74,7 +84,9 @@ macro_rules! lead_view_columns {
              (SELECT ",
             verdict_json!(),
             " FROM verdicts AS v WHERE v.verdict_id = leads.latest_verdict_id) \
-                 AS latest_verdict, \
+                 AS latest_verdict, ",
+            signals_json!("leads.latest_verdict_id"),
+            " AS latest_signals, \
              (SELECT json_build_object('override_id', o.override_id, 'tenant', o.tenant, \
                      'lead_id', o.lead_id, 'outcome', o.outcome, 'reason', o.reason, \
                      'author', o.author, 'actor', o.actor, 'verdict_id', o.verdict_id, \
@@ -115,15 +127,18 @@ impl PostgresStorage {
         column: &'static str,
         value: &str,
     ) -> StorageResult<Option<VerdictRecord>> {
-        let doc: Option<String> = sqlx::query_scalar(&format!(
-            "SELECT {} FROM verdicts AS v WHERE v.tenant = $1 AND v.{column} = $2",
-            verdict_json!()
+        let row: Option<(String, String)> = sqlx::query_as(&format!(
+            "SELECT {}, {} FROM verdicts AS v WHERE v.tenant = $1 AND v.{column} = $2",
+            verdict_json!(),
+            signals_json!("v.verdict_id")
         ))
         .bind(tenant)
         .bind(value)
         .fetch_optional(&self.pool)
         .await?;
-        Ok(doc.as_deref().map(codec::verdict_from_json).transpose()?)
+        Ok(row
+            .map(|(verdict, signals)| codec::verdict_from_json(&verdict, &signals))
+            .transpose()?)
     }
 }
 
@@ -352,9 +367,11 @@ impl Storage for PostgresStorage {
         before: Option<i64>,
         limit: i64,
     ) -> StorageResult<Vec<VerdictRecord>> {
-        let docs: Vec<String> = sqlx::query_scalar(concat!(
+        let rows: Vec<(String, String)> = sqlx::query_as(concat!(
             "SELECT ",
             verdict_json!(),
+            ", ",
+            signals_json!("v.verdict_id"),
             " FROM verdicts AS v \
              WHERE v.tenant = $1 AND v.lead_id = $2 AND v.seq < $3 ORDER BY v.seq DESC LIMIT $4"
         ))
@@ -364,9 +381,9 @@ impl Storage for PostgresStorage {
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        Ok(docs
+        Ok(rows
             .iter()
-            .map(|doc| codec::verdict_from_json(doc))
+            .map(|(verdict, signals)| codec::verdict_from_json(verdict, signals))
             .collect::<anyhow::Result<_>>()?)
     }
 

@@ -35,25 +35,35 @@ const LEAD_COLUMNS: &str = "tenant, lead_id, stage, facts, revision, latest_verd
     latest_outcome, created_at, updated_at";
 const VERDICT_COLUMNS: &str = "verdict_id, tenant, lead_id, seq, stage, outcome, score, \
     profile_version, facts, facts_hash, request_id, evaluated_at, evaluation_date";
-/// A verdict of `verdicts AS v` with its signals, as one JSON document
-/// (see `codec::verdict_from_json`): a verdict is one row of one query.
+/// A verdict of `verdicts AS v` as one JSON document; its signals come
+/// beside it from `signals_json!` (see `codec::verdict_from_json`).
 macro_rules! verdict_json {
     () => {
         "json_object('verdict_id', v.verdict_id, 'tenant', v.tenant, 'lead_id', v.lead_id, \
          'seq', v.seq, 'stage', v.stage, 'outcome', v.outcome, 'score', v.score, \
          'profile_version', v.profile_version, 'facts', v.facts, 'facts_hash', v.facts_hash, \
          'request_id', v.request_id, 'evaluated_at', v.evaluated_at, \
-         'evaluation_date', v.evaluation_date, 'signals', json((\
-             SELECT json_group_array(json_object('criterion', s.criterion, \
-                 'status', s.status, 'weight', s.weight, \
-                 'knockout', s.knockout, 'evidence', s.evidence, 'remedy', s.remedy, \
-                 'missing_facts', s.missing_facts)) \
-             FROM signals AS s WHERE s.verdict_id = v.verdict_id)))"
+         'evaluation_date', v.evaluation_date)"
     };
 }
 
-/// The lead's columns, then its latest verdict and its newest override as
-/// JSON documents (`codec::LeadViewRow`), for a query `FROM leads`.
+/// The signals of the verdict whose id is `$verdict_id`, as one JSON array.
+macro_rules! signals_json {
+    ($verdict_id:literal) => {
+        concat!(
+            "(SELECT json_group_array(json_object('criterion', s.criterion, \
+                 'status', s.status, 'weight', s.weight, 'knockout', s.knockout, \
+                 'evidence', s.evidence, 'remedy', s.remedy, \
+                 'missing_facts', s.missing_facts)) \
+             FROM signals AS s WHERE s.verdict_id = ",
+            $verdict_id,
+            ")"
+        )
+    };
+}
+
+/// The lead's columns, then its latest verdict, that verdict's signals and
+/// its newest override as JSON (`codec::LeadViewRow`), for `FROM leads`.
 macro_rules! lead_view_columns {
     () => {
         concat!(
@@ -62,7 +72,9 @@ macro_rules! lead_view_columns {
              (SELECT ",
             verdict_json!(),
             " FROM verdicts AS v WHERE v.verdict_id = leads.latest_verdict_id) \
-                 AS latest_verdict, \
+                 AS latest_verdict, ",
+            signals_json!("leads.latest_verdict_id"),
+            " AS latest_signals, \
              (SELECT json_object('override_id', o.override_id, 'tenant', o.tenant, \
                      'lead_id', o.lead_id, 'outcome', o.outcome, 'reason', o.reason, \
                      'author', o.author, 'actor', o.actor, 'verdict_id', o.verdict_id, \
@@ -146,15 +158,18 @@ impl SqliteStorage {
         column: &'static str,
         value: &str,
     ) -> StorageResult<Option<VerdictRecord>> {
-        let doc: Option<String> = sqlx::query_scalar(&format!(
-            "SELECT {} FROM verdicts AS v WHERE v.tenant = ? AND v.{column} = ?",
-            verdict_json!()
+        let row: Option<(String, String)> = sqlx::query_as(&format!(
+            "SELECT {}, {} FROM verdicts AS v WHERE v.tenant = ? AND v.{column} = ?",
+            verdict_json!(),
+            signals_json!("v.verdict_id")
         ))
         .bind(tenant)
         .bind(value)
         .fetch_optional(&mut *self.reader.get().await?)
         .await?;
-        Ok(doc.as_deref().map(codec::verdict_from_json).transpose()?)
+        Ok(row
+            .map(|(verdict, signals)| codec::verdict_from_json(&verdict, &signals))
+            .transpose()?)
     }
 }
 
@@ -289,9 +304,11 @@ impl Storage for SqliteStorage {
         before: Option<i64>,
         limit: i64,
     ) -> StorageResult<Vec<VerdictRecord>> {
-        let docs: Vec<String> = sqlx::query_scalar(concat!(
+        let rows: Vec<(String, String)> = sqlx::query_as(concat!(
             "SELECT ",
             verdict_json!(),
+            ", ",
+            signals_json!("v.verdict_id"),
             " FROM verdicts AS v \
              WHERE v.tenant = ? AND v.lead_id = ? AND v.seq < ? ORDER BY v.seq DESC LIMIT ?"
         ))
@@ -301,9 +318,9 @@ impl Storage for SqliteStorage {
         .bind(limit)
         .fetch_all(&mut *self.reader.get().await?)
         .await?;
-        Ok(docs
+        Ok(rows
             .iter()
-            .map(|doc| codec::verdict_from_json(doc))
+            .map(|(verdict, signals)| codec::verdict_from_json(verdict, signals))
             .collect::<anyhow::Result<_>>()?)
     }
 
