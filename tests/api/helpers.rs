@@ -419,6 +419,18 @@ impl TestApp {
         }
     }
 
+    /// A stored verdict read back with GetVerdict.
+    pub async fn stored_verdict(&mut self, verdict_id: &str) -> Option<pb::Verdict> {
+        self.client
+            .get_verdict(pb::GetVerdictRequest {
+                verdict_id: verdict_id.to_owned(),
+            })
+            .await
+            .expect("GetVerdict")
+            .into_inner()
+            .verdict
+    }
+
     /// Every verdict of a lead, newest first.
     pub async fn all_verdicts(&mut self, lead_id: &str) -> Vec<pb::Verdict> {
         let mut verdicts = Vec::new();

@@ -247,15 +247,7 @@ async fn knockout_disqualifies_on_its_own(backend: Backend) {
     assert!(signal(&verdict, Criterion::OutsideTerritory).knockout);
     assert!(signal(&verdict, Criterion::MagicWand).knockout);
     assert!(!signal(&verdict, Criterion::MeetingDisruptions).knockout);
-    let stored = app
-        .client
-        .get_verdict(pb::GetVerdictRequest {
-            verdict_id: verdict.verdict_id.clone(),
-        })
-        .await
-        .expect("GetVerdict")
-        .into_inner()
-        .verdict;
+    let stored = app.stored_verdict(&verdict.verdict_id).await;
     assert_eq!(
         stored.as_ref(),
         Some(&verdict),

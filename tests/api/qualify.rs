@@ -82,15 +82,7 @@ async fn qualify_explains_the_verdict_and_it_survives_a_restart(backend: Backend
     assert_eq!(lead.stage, Stage::Recommendation as i32);
     assert_eq!(lead.facts, Some(recommendation_facts()));
     assert_eq!(lead.latest_verdict.as_ref(), Some(&verdict));
-    let stored = app
-        .client
-        .get_verdict(pb::GetVerdictRequest {
-            verdict_id: verdict.verdict_id.clone(),
-        })
-        .await
-        .expect("GetVerdict succeeds")
-        .into_inner()
-        .verdict;
+    let stored = app.stored_verdict(&verdict.verdict_id).await;
     assert_eq!(
         stored.as_ref(),
         Some(&verdict),
@@ -370,15 +362,7 @@ async fn verdict_is_fetched_by_id_and_unknown_ids_are_not_found(backend: Backend
         .await
         .verdict
         .expect("verdict");
-    let fetched = app
-        .client
-        .get_verdict(pb::GetVerdictRequest {
-            verdict_id: verdict.verdict_id.clone(),
-        })
-        .await
-        .expect("GetVerdict")
-        .into_inner()
-        .verdict;
+    let fetched = app.stored_verdict(&verdict.verdict_id).await;
     assert_eq!(fetched, Some(verdict));
     let status = app
         .client
