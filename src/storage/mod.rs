@@ -202,6 +202,34 @@ pub struct LeadFilter {
     pub outcome: Option<Outcome>,
 }
 
+/// Appends a lead page's conditions to a query that ends in `WHERE tenant = `:
+/// the tenant, the filters, the cursor, the order and the limit.
+fn push_lead_page<'args, DB>(
+    query: &mut sqlx::QueryBuilder<'args, DB>,
+    tenant: &'args str,
+    filter: LeadFilter,
+    after: Option<&'args str>,
+    limit: i64,
+) where
+    DB: sqlx::Database,
+    &'args str: sqlx::Encode<'args, DB> + sqlx::Type<DB>,
+    i64: sqlx::Encode<'args, DB> + sqlx::Type<DB>,
+{
+    query.push_bind(tenant);
+    if let Some(stage) = filter.stage {
+        query.push(" AND stage = ").push_bind(stage.code());
+    }
+    if let Some(outcome) = filter.outcome {
+        query
+            .push(" AND latest_outcome = ")
+            .push_bind(outcome.code());
+    }
+    if let Some(after) = after {
+        query.push(" AND lead_id > ").push_bind(after);
+    }
+    query.push(" ORDER BY lead_id LIMIT ").push_bind(limit);
+}
+
 /// What storage can fail with. The expected failures are variants; anything
 /// else is `Unavailable` with its cause.
 #[derive(Debug, thiserror::Error)]

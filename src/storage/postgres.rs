@@ -213,19 +213,7 @@ impl Storage for PostgresStorage {
             lead_view_columns!(),
             " FROM leads WHERE tenant = "
         ));
-        query.push_bind(tenant);
-        if let Some(stage) = filter.stage {
-            query.push(" AND stage = ").push_bind(stage.code());
-        }
-        if let Some(outcome) = filter.outcome {
-            query
-                .push(" AND latest_outcome = ")
-                .push_bind(outcome.code());
-        }
-        if let Some(after) = after {
-            query.push(" AND lead_id > ").push_bind(after);
-        }
-        query.push(" ORDER BY lead_id LIMIT ").push_bind(limit);
+        super::push_lead_page(&mut query, tenant, filter, after, limit);
         let rows: Vec<LeadViewRow> = query.build_query_as().fetch_all(&self.pool).await?;
         Ok(rows
             .into_iter()
