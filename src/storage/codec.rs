@@ -88,20 +88,6 @@ struct VerdictDoc {
     evaluation_date: String,
 }
 
-#[derive(serde::Deserialize)]
-struct SignalDoc {
-    criterion: String,
-    status: String,
-    weight: i32,
-    /// SQLite has no boolean: 0 or 1 there.
-    #[serde(deserialize_with = "bool_or_int")]
-    knockout: bool,
-    evidence: String,
-    remedy: String,
-    /// The JSON array as stored (text).
-    missing_facts: String,
-}
-
 fn bool_or_int<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {
     struct Flag;
     impl serde::de::Visitor<'_> for Flag {
@@ -130,7 +116,7 @@ fn bool_or_int<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<bool
 /// the backends' `verdict_json!` and `signals_json!`).
 pub fn verdict_from_json(verdict: &str, signals: &str) -> anyhow::Result<VerdictRecord> {
     let doc: VerdictDoc = serde_json::from_str(verdict).context("stored verdict is unreadable")?;
-    let signals: Vec<SignalDoc> =
+    let signals: Vec<SignalRow> =
         serde_json::from_str(signals).context("stored signals are unreadable")?;
     let mut signals = signals
         .into_iter()
@@ -208,16 +194,25 @@ impl TryFrom<LeadViewRow> for StoredLeadView {
     }
 }
 
-/// A signal as written.
+/// A signal as stored: a row of `signals`, and an element of a verdict's
+/// `signals_json` array.
+#[derive(serde::Serialize, serde::Deserialize)]
 pub struct SignalRow {
     pub criterion: String,
     pub status: String,
     pub weight: i32,
+    /// SQLite has no boolean: 0 or 1 when SQLite builds the JSON.
+    #[serde(deserialize_with = "bool_or_int")]
     pub knockout: bool,
     pub evidence: String,
     pub remedy: String,
-    /// JSON array of fact names.
+    /// JSON array of fact names, as text.
     pub missing_facts: String,
+}
+
+/// A verdict's signals as the JSON array stored with it.
+pub fn signals_json(rows: &[SignalRow]) -> String {
+    serde_json::to_string(rows).expect("signals always serialise")
 }
 
 /// One row per signal of a verdict, in catalogue order.

@@ -42,7 +42,7 @@ const LEAD_COLUMNS: &str = concat!(
     ts!("updated_at")
 );
 /// A verdict of `verdicts AS v` as one JSON document; its signals come
-/// beside it from `signals_json!` (see `codec::verdict_from_json`).
+/// beside it from its `signals_json` column (see `codec::verdict_from_json`).
 macro_rules! verdict_json {
     () => {
         "json_build_object('verdict_id', v.verdict_id, 'tenant', v.tenant, \
@@ -52,21 +52,6 @@ macro_rules! verdict_json {
          'evaluated_at', to_char(v.evaluated_at AT TIME ZONE 'UTC', \
              'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), \
          'evaluation_date', v.evaluation_date::text)::text"
-    };
-}
-
-/// The signals of the verdict whose id is `$verdict_id`, as one JSON array.
-macro_rules! signals_json {
-    ($verdict_id:literal) => {
-        concat!(
-            "(SELECT coalesce(json_agg(json_build_object('criterion', s.criterion, \
-                 'status', s.status, 'weight', s.weight, 'knockout', s.knockout, \
-                 'evidence', s.evidence, 'remedy', s.remedy, \
-                 'missing_facts', s.missing_facts::text)), '[]'::json)::text \
-             FROM signals AS s WHERE s.verdict_id = ",
-            $verdict_id,
-            ")"
-        )
     };
 }
 
@@ -85,8 +70,8 @@ macro_rules! lead_view_columns {
             verdict_json!(),
             " FROM verdicts AS v WHERE v.verdict_id = leads.latest_verdict_id) \
                  AS latest_verdict, ",
-            signals_json!("leads.latest_verdict_id"),
-            " AS latest_signals, \
+            "(SELECT v.signals_json FROM verdicts AS v \
+                  WHERE v.verdict_id = leads.latest_verdict_id) AS latest_signals, \
              (SELECT json_build_object('override_id', o.override_id, 'tenant', o.tenant, \
                      'lead_id', o.lead_id, 'outcome', o.outcome, 'reason', o.reason, \
                      'author', o.author, 'actor', o.actor, 'verdict_id', o.verdict_id, \
@@ -128,9 +113,8 @@ impl PostgresStorage {
         value: &str,
     ) -> StorageResult<Option<VerdictRecord>> {
         let row: Option<(String, String)> = sqlx::query_as(&format!(
-            "SELECT {}, {} FROM verdicts AS v WHERE v.tenant = $1 AND v.{column} = $2",
-            verdict_json!(),
-            signals_json!("v.verdict_id")
+            "SELECT {}, v.signals_json FROM verdicts AS v WHERE v.tenant = $1 AND v.{column} = $2",
+            verdict_json!()
         ))
         .bind(tenant)
         .bind(value)
@@ -246,9 +230,9 @@ impl Storage for PostgresStorage {
             "WITH v AS ( \
                  INSERT INTO verdicts (verdict_id, tenant, lead_id, seq, stage, outcome, score, \
                      profile_version, facts, facts_hash, request_id, evaluated_at, \
-                     evaluation_date) \
+                     evaluation_date, signals_json) \
                  SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10, $11, \
-                     $12::timestamptz, $13::date \
+                     $12::timestamptz, $13::date, $24 \
                  WHERE (SELECT revision FROM leads WHERE tenant = $2 AND lead_id = $3) \
                      IS NOT DISTINCT FROM $14::bigint \
                  ON CONFLICT DO NOTHING \
@@ -308,6 +292,7 @@ impl Storage for PostgresStorage {
                 .map(|r| r.missing_facts.as_str())
                 .collect::<Vec<_>>(),
         )
+        .bind(codec::signals_json(&rows))
         .fetch_one(&self.pool)
         .await?;
         if stored == 1 {
@@ -358,9 +343,7 @@ impl Storage for PostgresStorage {
         let rows: Vec<(String, String)> = sqlx::query_as(concat!(
             "SELECT ",
             verdict_json!(),
-            ", ",
-            signals_json!("v.verdict_id"),
-            " FROM verdicts AS v \
+            ", v.signals_json FROM verdicts AS v \
              WHERE v.tenant = $1 AND v.lead_id = $2 AND v.seq < $3 ORDER BY v.seq DESC LIMIT $4"
         ))
         .bind(tenant)

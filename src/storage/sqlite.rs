@@ -36,7 +36,7 @@ const LEAD_COLUMNS: &str = "tenant, lead_id, stage, facts, revision, latest_verd
 const VERDICT_COLUMNS: &str = "verdict_id, tenant, lead_id, seq, stage, outcome, score, \
     profile_version, facts, facts_hash, request_id, evaluated_at, evaluation_date";
 /// A verdict of `verdicts AS v` as one JSON document; its signals come
-/// beside it from `signals_json!` (see `codec::verdict_from_json`).
+/// beside it from its `signals_json` column (see `codec::verdict_from_json`).
 macro_rules! verdict_json {
     () => {
         "json_object('verdict_id', v.verdict_id, 'tenant', v.tenant, 'lead_id', v.lead_id, \
@@ -44,21 +44,6 @@ macro_rules! verdict_json {
          'profile_version', v.profile_version, 'facts', v.facts, 'facts_hash', v.facts_hash, \
          'request_id', v.request_id, 'evaluated_at', v.evaluated_at, \
          'evaluation_date', v.evaluation_date)"
-    };
-}
-
-/// The signals of the verdict whose id is `$verdict_id`, as one JSON array.
-macro_rules! signals_json {
-    ($verdict_id:literal) => {
-        concat!(
-            "(SELECT json_group_array(json_object('criterion', s.criterion, \
-                 'status', s.status, 'weight', s.weight, 'knockout', s.knockout, \
-                 'evidence', s.evidence, 'remedy', s.remedy, \
-                 'missing_facts', s.missing_facts)) \
-             FROM signals AS s WHERE s.verdict_id = ",
-            $verdict_id,
-            ")"
-        )
     };
 }
 
@@ -73,8 +58,8 @@ macro_rules! lead_view_columns {
             verdict_json!(),
             " FROM verdicts AS v WHERE v.verdict_id = leads.latest_verdict_id) \
                  AS latest_verdict, ",
-            signals_json!("leads.latest_verdict_id"),
-            " AS latest_signals, \
+            "(SELECT v.signals_json FROM verdicts AS v \
+                  WHERE v.verdict_id = leads.latest_verdict_id) AS latest_signals, \
              (SELECT json_object('override_id', o.override_id, 'tenant', o.tenant, \
                      'lead_id', o.lead_id, 'outcome', o.outcome, 'reason', o.reason, \
                      'author', o.author, 'actor', o.actor, 'verdict_id', o.verdict_id, \
@@ -159,9 +144,8 @@ impl SqliteStorage {
         value: &str,
     ) -> StorageResult<Option<VerdictRecord>> {
         let row: Option<(String, String)> = sqlx::query_as(&format!(
-            "SELECT {}, {} FROM verdicts AS v WHERE v.tenant = ? AND v.{column} = ?",
-            verdict_json!(),
-            signals_json!("v.verdict_id")
+            "SELECT {}, v.signals_json FROM verdicts AS v WHERE v.tenant = ? AND v.{column} = ?",
+            verdict_json!()
         ))
         .bind(tenant)
         .bind(value)
@@ -295,9 +279,7 @@ impl Storage for SqliteStorage {
         let rows: Vec<(String, String)> = sqlx::query_as(concat!(
             "SELECT ",
             verdict_json!(),
-            ", ",
-            signals_json!("v.verdict_id"),
-            " FROM verdicts AS v \
+            ", v.signals_json FROM verdicts AS v \
              WHERE v.tenant = ? AND v.lead_id = ? AND v.seq < ? ORDER BY v.seq DESC LIMIT ?"
         ))
         .bind(tenant)
@@ -722,26 +704,37 @@ struct LeadJson<'a> {
     at: &'a str,
 }
 
-#[derive(serde::Serialize)]
-struct VerdictJson<'a> {
-    verdict_id: &'a str,
-    tenant: &'a str,
-    lead_id: &'a str,
-    seq: i64,
-    stage: &'static str,
-    outcome: &'static str,
-    score: i32,
-    profile_version: i64,
+/// A verdict row as written.
+struct VerdictValues<'a> {
+    verdict: &'a VerdictRecord,
     facts: String,
-    facts_hash: &'a str,
-    request_id: Option<&'a str>,
     evaluated_at: &'a str,
-    evaluation_date: String,
+    signals_json: String,
 }
+
+/// Verdicts per statement, largest first (14 values a row).
+const VERDICT_CHUNKS: [usize; 3] = [16, 4, 1];
 
 /// Rows per signals statement, largest first (12 values a row; SQLite
 /// takes up to 32,766 per statement): 16 qualifications, 4, 1.
 const SIGNAL_CHUNKS: [usize; 3] = [16 * 21, 4 * 21, 21];
+
+/// `rows` cut into pieces of the given sizes, largest first (the last may be
+/// smaller than all), so that every statement written for a piece has one of
+/// a few shapes and stays prepared whatever the group's size.
+fn fixed_chunks<T>(mut rows: &[T], sizes: [usize; 3]) -> Vec<&[T]> {
+    let mut chunks = Vec::new();
+    while !rows.is_empty() {
+        let n = sizes
+            .into_iter()
+            .find(|&n| n <= rows.len())
+            .unwrap_or(rows.len());
+        let (chunk, rest) = rows.split_at(n);
+        chunks.push(chunk);
+        rows = rest;
+    }
+    chunks
+}
 
 /// A signal row as written.
 struct SignalValues<'a> {
@@ -759,8 +752,9 @@ struct SignalValues<'a> {
     evaluated_at: &'a str,
 }
 
-/// Writes accepted qualifications: the leads, the verdicts and the signals,
-/// one statement each, their rows passed as one JSON array.
+/// Writes accepted qualifications: the leads in one statement (rows passed as
+/// one JSON array), the verdicts and the signals in a few multi-row
+/// statements.
 async fn write_qualifications(
     tx: &mut Transaction<'_, Sqlite>,
     accepted: &[&NewQualification],
@@ -785,22 +779,14 @@ async fn write_qualifications(
             outcome: v.evaluation.outcome.code(),
             at,
         });
-        verdicts.push(VerdictJson {
-            verdict_id: &v.verdict_id,
-            tenant: &v.tenant,
-            lead_id: &v.lead_id,
-            seq: v.seq,
-            stage: v.evaluation.stage.code(),
-            outcome: v.evaluation.outcome.code(),
-            score: v.evaluation.score,
-            profile_version: v.profile_version,
+        let rows = codec::signal_rows(v);
+        verdicts.push(VerdictValues {
+            verdict: v,
             facts,
-            facts_hash: &v.facts_hash,
-            request_id: v.request_id.as_deref(),
             evaluated_at: at,
-            evaluation_date: v.evaluation_date.to_string(),
+            signals_json: codec::signals_json(&rows),
         });
-        for (signal, row) in v.evaluation.signals.iter().zip(codec::signal_rows(v)) {
+        for (signal, row) in v.evaluation.signals.iter().zip(rows) {
             signals.push(SignalValues {
                 verdict_id: &v.verdict_id,
                 tenant: &v.tenant,
@@ -833,29 +819,32 @@ async fn write_qualifications(
     .bind(serde_json::to_string(&leads)?)
     .execute(&mut **tx)
     .await?;
-    sqlx::query(&format!(
-        "INSERT INTO verdicts ({VERDICT_COLUMNS}) \
-         SELECT j.value ->> 'verdict_id', j.value ->> 'tenant', j.value ->> 'lead_id', \
-                j.value ->> 'seq', j.value ->> 'stage', j.value ->> 'outcome', \
-                j.value ->> 'score', j.value ->> 'profile_version', j.value ->> 'facts', \
-                j.value ->> 'facts_hash', j.value ->> 'request_id', \
-                j.value ->> 'evaluated_at', j.value ->> 'evaluation_date' \
-         FROM json_each(?) AS j"
-    ))
-    .bind(serde_json::to_string(&verdicts)?)
-    .execute(&mut **tx)
-    .await?;
-    // Signals are most of the rows: bound as plain values (taking each row
-    // out of JSON would parse it once per column), in statements of a few
-    // fixed sizes so that each stays prepared.
-    let mut rest = signals.as_slice();
-    while !rest.is_empty() {
-        let rows = SIGNAL_CHUNKS
-            .into_iter()
-            .find(|&n| n <= rest.len())
-            .unwrap_or(rest.len());
-        let (chunk, tail) = rest.split_at(rows);
-        rest = tail;
+    // Verdicts and signals carry long texts: bound as plain values (taking
+    // them out of a JSON array would parse each row once per column).
+    for chunk in fixed_chunks(&verdicts, VERDICT_CHUNKS) {
+        let mut insert = QueryBuilder::<Sqlite>::new(format!(
+            "INSERT INTO verdicts ({VERDICT_COLUMNS}, signals_json) "
+        ));
+        insert.push_values(chunk, |mut b, row| {
+            let v = row.verdict;
+            b.push_bind(v.verdict_id.as_str())
+                .push_bind(v.tenant.as_str())
+                .push_bind(v.lead_id.as_str())
+                .push_bind(v.seq)
+                .push_bind(v.evaluation.stage.code())
+                .push_bind(v.evaluation.outcome.code())
+                .push_bind(v.evaluation.score)
+                .push_bind(v.profile_version)
+                .push_bind(row.facts.as_str())
+                .push_bind(v.facts_hash.as_str())
+                .push_bind(v.request_id.as_deref())
+                .push_bind(row.evaluated_at)
+                .push_bind(v.evaluation_date.to_string())
+                .push_bind(row.signals_json.as_str());
+        });
+        insert.build().execute(&mut **tx).await?;
+    }
+    for chunk in fixed_chunks(&signals, SIGNAL_CHUNKS) {
         let mut insert = QueryBuilder::<Sqlite>::new(
             "INSERT INTO signals (verdict_id, tenant, lead_id, criterion, stage, status, \
              weight, knockout, evidence, remedy, missing_facts, evaluated_at) ",
