@@ -10,3 +10,6 @@ UPDATE verdicts SET signals_json = coalesce((
         'missing_facts', s.missing_facts::text))::text
     FROM signals AS s WHERE s.verdict_id = verdicts.verdict_id), '[]');
 ALTER TABLE verdicts ALTER COLUMN signals_json DROP DEFAULT;
+-- A verdict row (facts and signals) is a few KB: keep it in the row rather
+-- than compress it into TOAST on every insert.
+ALTER TABLE verdicts SET (toast_tuple_target = 8160);
