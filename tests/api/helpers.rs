@@ -72,6 +72,42 @@ impl TestDatabase {
 }
 
 impl TestDatabase {
+    /// Applies the migrations up to and including `version` only, leaving the
+    /// schema as a release of that version left it.
+    pub async fn migrate_to(&self, version: i64) {
+        use sqlx::Connection;
+        let keep = |mut migrator: sqlx::migrate::Migrator| {
+            migrator.migrations = migrator
+                .migrations
+                .iter()
+                .filter(|m| m.version <= version)
+                .cloned()
+                .collect::<Vec<_>>()
+                .into();
+            migrator
+        };
+        let done = if self.postgres_name.is_some() {
+            let mut conn = sqlx::PgConnection::connect(&self.url)
+                .await
+                .expect("connect to the test database");
+            keep(sqlx::migrate!("migrations/postgres"))
+                .run_direct(&mut conn)
+                .await
+        } else {
+            let options =
+                <sqlx::sqlite::SqliteConnectOptions as std::str::FromStr>::from_str(&self.url)
+                    .expect("a SQLite URL")
+                    .create_if_missing(true);
+            let mut conn = sqlx::SqliteConnection::connect_with(&options)
+                .await
+                .expect("create the test database");
+            keep(sqlx::migrate!("migrations/sqlite"))
+                .run_direct(&mut conn)
+                .await
+        };
+        done.unwrap_or_else(|e| panic!("migrations up to {version}: {e}"));
+    }
+
     /// Runs `sql` (one or more statements) on the database from a connection
     /// of its own, beside the server.
     pub async fn execute(&self, sql: &str) {
@@ -250,6 +286,11 @@ pub struct TestApp {
 
 pub async fn spawn_app(backend: Backend) -> TestApp {
     spawn_app_with(backend, AppOptions::default()).await
+}
+
+/// A server on a database prepared beforehand.
+pub async fn spawn_app_on(database: TestDatabase) -> TestApp {
+    start(database, AppOptions::default(), Auth::none()).await
 }
 
 pub async fn spawn_app_with(backend: Backend, options: AppOptions) -> TestApp {

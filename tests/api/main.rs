@@ -12,4 +12,5 @@ mod overrides;
 mod profile;
 mod qualify;
 mod tls;
+mod upgrade;
 mod validation;
