@@ -5,6 +5,7 @@
 //! `CATALOGUE` and its value to the proto enum; nothing else.
 
 use jiff::civil::Date;
+use jiff::tz::TimeZone;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::facts::{EngagementPattern, Facts, Priority};
@@ -589,17 +590,24 @@ fn country_timezone_mismatch(f: &Facts, p: &Profile, date: Date) -> Finding {
         }
     }
     if let Some(seller) = &p.seller_timezone {
-        match f.timezone.as_deref().map(super::profile::ZoneName::parse) {
+        // The zone straight from the database: no copy of its name.
+        match f
+            .timezone
+            .as_deref()
+            .map(|name| (name, TimeZone::get(name)))
+        {
             None => missing.push("timezone"),
-            Some(Err(reason)) => {
+            Some((name, Err(_))) => {
                 return Finding::Unknown {
                     missing: Vec::new(),
-                    reason: format!("timezone cannot be used: {reason}"),
+                    reason: format!(
+                        "timezone cannot be used: \"{name}\" is not a known IANA time zone"
+                    ),
                 };
             }
-            Some(Ok(lead_zone)) => {
+            Some((name, Ok(lead_zone))) => {
                 let hours = super::engine::overlap_hours(
-                    lead_zone.zone(),
+                    &lead_zone,
                     seller.zone(),
                     p.seller_business_hours,
                     date,
@@ -608,7 +616,7 @@ fn country_timezone_mismatch(f: &Facts, p: &Profile, date: Date) -> Finding {
                     return fired(
                         format!(
                             "business hours in {} overlap the seller's ({}, {}-{}) by {:.1} h on {date}; at least {} h needed",
-                            lead_zone.name(),
+                            name,
                             seller.name(),
                             p.seller_business_hours.start.strftime("%H:%M"),
                             p.seller_business_hours.end.strftime("%H:%M"),
@@ -775,6 +783,18 @@ fn ignores_prescriptions(f: &Facts, p: &Profile, _: Date) -> Finding {
     )
 }
 
+/// A count for evidence text: the number, or "an unknown number".
+struct Count(Option<i32>);
+
+impl std::fmt::Display for Count {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(n) => write!(f, "{n}"),
+            None => f.write_str("an unknown number"),
+        }
+    }
+}
+
 fn meeting_disruptions(f: &Facts, p: &Profile, _: Date) -> Finding {
     let limit = i64::from(p.thresholds.max_meeting_disruptions);
     let (cancelled, rescheduled) = (f.meetings_cancelled, f.meetings_rescheduled);
@@ -782,18 +802,16 @@ fn meeting_disruptions(f: &Facts, p: &Profile, _: Date) -> Finding {
     // Counts are never negative, so the known part alone can already reach
     // the limit; only then does an unknown count not matter.
     if known >= limit && (cancelled.is_some() || rescheduled.is_some()) {
-        let part =
-            |n: Option<i32>| n.map_or_else(|| "an unknown number".to_owned(), |n| n.to_string());
-        let total = if cancelled.is_some() && rescheduled.is_some() {
-            format!("{known} in all")
+        let at_least = if cancelled.is_some() && rescheduled.is_some() {
+            ""
         } else {
-            format!("at least {known} in all")
+            "at least "
         };
         return fired(
             format!(
-                "{} meeting(s) cancelled and {} rescheduled ({total}); the limit is {limit}",
-                part(cancelled),
-                part(rescheduled)
+                "{} meeting(s) cancelled and {} rescheduled ({at_least}{known} in all); the limit is {limit}",
+                Count(cancelled),
+                Count(rescheduled)
             ),
             format!("fewer than {limit} cancelled or rescheduled meetings"),
         );
