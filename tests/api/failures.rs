@@ -10,7 +10,7 @@ use pb::Stage;
 use tonic::Code;
 
 use crate::backend_tests;
-use crate::helpers::{Backend, TestApp, assert_code, qualify_request, spawn_app};
+use crate::helpers::{Backend, assert_code, qualify_request, spawn_app};
 
 backend_tests!(a_failed_write_acknowledges_nothing_and_a_retry_stores_once);
 
@@ -59,16 +59,6 @@ fn request(lead_id: &str) -> pb::QualifyLeadRequest {
     }
 }
 
-async fn lead(app: &TestApp, lead_id: &str) -> Result<pb::Lead, tonic::Status> {
-    let mut client = app.client.clone();
-    client
-        .get_lead(pb::GetLeadRequest {
-            lead_id: lead_id.into(),
-        })
-        .await
-        .map(|r| r.into_inner().lead.expect("a lead"))
-}
-
 async fn a_failed_write_acknowledges_nothing_and_a_retry_stores_once(backend: Backend) {
     let mut app = spawn_app(backend).await;
     app.qualify(request("steady")).await;
@@ -91,9 +81,7 @@ async fn a_failed_write_acknowledges_nothing_and_a_retry_stores_once(backend: Ba
             Ok(response) => {
                 assert_ne!(id, "doomed", "the doomed lead's write cannot succeed");
                 let verdict = response.into_inner().verdict.expect("a verdict");
-                let lead = lead(&app, id)
-                    .await
-                    .expect("an acknowledged lead is stored");
+                let lead = app.lead(id).await.expect("an acknowledged lead is stored");
                 assert_eq!(
                     lead.latest_verdict.map(|v| v.verdict_id),
                     Some(verdict.verdict_id),
@@ -104,7 +92,7 @@ async fn a_failed_write_acknowledges_nothing_and_a_retry_stores_once(backend: Ba
             Err(status) => {
                 assert_eq!(status.code(), Code::Unavailable, "{id}: {status:?}");
                 assert_code(
-                    lead(&app, id).await,
+                    app.lead(id).await,
                     Code::NotFound,
                     &format!("{id} failed, so nothing of it is stored"),
                 );
@@ -131,5 +119,5 @@ async fn a_failed_write_acknowledges_nothing_and_a_retry_stores_once(backend: Ba
     assert_eq!(verdicts.len(), 1, "one verdict for the retried request");
     // The writer took no harm: other leads still qualify.
     app.qualify(request("after")).await;
-    assert!(lead(&app, "after").await.is_ok());
+    assert!(app.lead("after").await.is_ok());
 }

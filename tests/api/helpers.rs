@@ -460,6 +460,17 @@ impl TestApp {
         }
     }
 
+    /// A lead read with GetLead.
+    pub async fn lead(&self, lead_id: &str) -> Result<pb::Lead, Status> {
+        let mut client = self.client.clone();
+        client
+            .get_lead(pb::GetLeadRequest {
+                lead_id: lead_id.to_owned(),
+            })
+            .await
+            .map(|r| r.into_inner().lead.expect("GetLead answers with a lead"))
+    }
+
     /// A stored verdict read back with GetVerdict.
     pub async fn stored_verdict(&mut self, verdict_id: &str) -> Option<pb::Verdict> {
         self.client

@@ -2,8 +2,7 @@
 //! version 2) reads back unchanged after the upgrade: migration 3 fills each
 //! stored verdict's `signals_json` from its signal rows.
 
-use leadqual::proto::v1 as pb;
-use pb::{Criterion, SignalStatus};
+use leadqual::proto::v1::{Criterion, SignalStatus};
 
 use crate::backend_tests;
 use crate::helpers::{Backend, TestDatabase, signal, spawn_app_on};
@@ -78,15 +77,6 @@ async fn verdicts_stored_before_the_upgrade_read_back_unchanged(backend: Backend
     let vertical = signal(&verdict, Criterion::VerticalMismatch);
     assert_eq!(vertical.status, SignalStatus::Clear as i32);
 
-    let lead = app
-        .client
-        .get_lead(pb::GetLeadRequest {
-            lead_id: "old-lead".into(),
-        })
-        .await
-        .expect("GetLead")
-        .into_inner()
-        .lead
-        .expect("a lead");
+    let lead = app.lead("old-lead").await.expect("GetLead");
     assert_eq!(lead.latest_verdict, Some(verdict));
 }
