@@ -230,6 +230,33 @@ fn push_lead_page<'args, DB>(
     query.push(" ORDER BY lead_id LIMIT ").push_bind(limit);
 }
 
+/// Appends an audit page's conditions to a query that ends in
+/// `WHERE tenant = `: the tenant, the filters, the cursor, the order and the
+/// limit.
+fn push_audit_page<'args, DB>(
+    query: &mut sqlx::QueryBuilder<'args, DB>,
+    tenant: &'args str,
+    filter: &'args AuditFilter,
+    before: Option<i64>,
+    limit: i64,
+) where
+    DB: sqlx::Database,
+    &'args str: sqlx::Encode<'args, DB> + sqlx::Type<DB>,
+    i64: sqlx::Encode<'args, DB> + sqlx::Type<DB>,
+{
+    query.push_bind(tenant);
+    if let Some(kind) = filter.kind {
+        query.push(" AND kind = ").push_bind(kind.code());
+    }
+    if let Some(lead_id) = &filter.lead_id {
+        query.push(" AND lead_id = ").push_bind(lead_id.as_str());
+    }
+    if let Some(before) = before {
+        query.push(" AND seq < ").push_bind(before);
+    }
+    query.push(" ORDER BY seq DESC LIMIT ").push_bind(limit);
+}
+
 /// What storage can fail with. The expected failures are variants; anything
 /// else is `Unavailable` with its cause.
 #[derive(Debug, thiserror::Error)]

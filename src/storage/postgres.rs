@@ -615,17 +615,7 @@ impl AccessStorage for PostgresStorage {
         let mut query = QueryBuilder::<Postgres>::new(format!(
             "SELECT {AUDIT_COLUMNS} FROM audit_events WHERE tenant = "
         ));
-        query.push_bind(tenant);
-        if let Some(kind) = filter.kind {
-            query.push(" AND kind = ").push_bind(kind.code());
-        }
-        if let Some(lead_id) = &filter.lead_id {
-            query.push(" AND lead_id = ").push_bind(lead_id.clone());
-        }
-        if let Some(before) = before {
-            query.push(" AND seq < ").push_bind(before);
-        }
-        query.push(" ORDER BY seq DESC LIMIT ").push_bind(limit);
+        super::push_audit_page(&mut query, tenant, filter, before, limit);
         let rows: Vec<AuditRow> = query.build_query_as().fetch_all(&self.pool).await?;
         Ok(rows
             .into_iter()
