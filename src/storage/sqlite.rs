@@ -15,12 +15,13 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sqlx::{Connection, FromRow, QueryBuilder, Row, Sqlite, SqliteConnection, Transaction};
 use tokio::sync::{Semaphore, SemaphorePermit, mpsc, oneshot, watch};
 
-use super::codec::{self, ApiKeyRow, AuditRow, LeadRow, LeadViewRow, ProfileRow};
+use super::codec::{self, ApiKeyRow, AuditRow, LeadRow, LeadViewRow, ProfileRow, SignalRow};
 use super::{
     AccessStorage, ApiKeyRecord, AuditEvent, AuditFilter, LeadFilter, NewQualification,
     OverrideRecord, ProfileVersion, Storage, StorageError, StorageResult, StoredLead,
     StoredLeadView, VerdictRecord,
 };
+use crate::domain::Stage;
 
 /// Storage on one SQLite file.
 pub struct SqliteStorage {
@@ -681,32 +682,22 @@ async fn commit_group(
     Ok(results)
 }
 
-/// A lead as written by a qualification, for `json_each`.
-#[derive(serde::Serialize)]
-struct LeadJson<'a> {
-    tenant: &'a str,
-    lead_id: &'a str,
-    stage: &'static str,
+/// What one accepted qualification writes, prepared once for its lead, its
+/// verdict and its signal rows.
+struct Prepared<'a> {
+    q: &'a NewQualification,
+    /// The merged facts as stored, for the lead and the verdict alike.
     facts: String,
-    revision: i64,
-    verdict_id: &'a str,
-    outcome: &'static str,
-    at: &'a str,
-}
-
-/// A verdict row as written.
-struct VerdictValues<'a> {
-    verdict: &'a VerdictRecord,
-    facts: String,
-    evaluated_at: &'a str,
+    at: String,
+    signals: Vec<SignalRow>,
     signals_json: String,
 }
 
-/// Verdicts per statement, largest first (14 values a row).
-const VERDICT_CHUNKS: [usize; 3] = [16, 4, 1];
+/// Leads or verdicts per statement, largest first (9 and 14 values a row).
+const ROW_CHUNKS: [usize; 3] = [16, 4, 1];
 
-/// Rows per signals statement, largest first (12 values a row; SQLite
-/// takes up to 32,766 per statement): 16 qualifications, 4, 1.
+/// Signal rows per statement, largest first (12 values a row; SQLite takes
+/// up to 32,766 per statement): 16 qualifications, 4, 1.
 const SIGNAL_CHUNKS: [usize; 3] = [16 * 21, 4 * 21, 21];
 
 /// `rows` cut into pieces of the given sizes, largest first (the last may be
@@ -726,97 +717,58 @@ fn fixed_chunks<T>(mut rows: &[T], sizes: [usize; 3]) -> Vec<&[T]> {
     chunks
 }
 
-/// A signal row as written.
-struct SignalValues<'a> {
-    verdict_id: &'a str,
-    tenant: &'a str,
-    lead_id: &'a str,
-    criterion: String,
-    stage: &'static str,
-    status: String,
-    weight: i32,
-    knockout: bool,
-    evidence: String,
-    remedy: String,
-    missing_facts: String,
-    evaluated_at: &'a str,
-}
-
-/// Writes accepted qualifications: the leads in one statement (rows passed as
-/// one JSON array), the verdicts and the signals in a few multi-row
-/// statements.
+/// Writes accepted qualifications: leads, verdicts and signals, each in a few
+/// multi-row statements. Rows are bound as plain values: passing them as a
+/// JSON array would make SQLite parse each row once per column.
 async fn write_qualifications(
     tx: &mut Transaction<'_, Sqlite>,
     accepted: &[&NewQualification],
 ) -> anyhow::Result<()> {
-    let times: Vec<String> = accepted
+    let prepared: Vec<Prepared> = accepted
         .iter()
-        .map(|q| codec::ts_to_text(q.verdict.evaluated_at))
+        .map(|q| {
+            let signals = codec::signal_rows(&q.verdict);
+            Prepared {
+                q,
+                facts: q.verdict.facts.to_json(),
+                at: codec::ts_to_text(q.verdict.evaluated_at),
+                signals_json: codec::signals_json(&signals),
+                signals,
+            }
+        })
         .collect();
-    let mut leads = Vec::with_capacity(accepted.len());
-    let mut verdicts = Vec::with_capacity(accepted.len());
-    let mut signals = Vec::with_capacity(accepted.len() * 21);
-    for (q, at) in accepted.iter().zip(&times) {
-        let v = &q.verdict;
-        let facts = v.facts.to_json();
-        leads.push(LeadJson {
-            tenant: &v.tenant,
-            lead_id: &v.lead_id,
-            stage: q.stage.code(),
-            facts: facts.clone(),
-            revision: v.seq,
-            verdict_id: &v.verdict_id,
-            outcome: v.evaluation.outcome.code(),
-            at,
-        });
-        let rows = codec::signal_rows(v);
-        verdicts.push(VerdictValues {
-            verdict: v,
-            facts,
-            evaluated_at: at,
-            signals_json: codec::signals_json(&rows),
-        });
-        for (signal, row) in v.evaluation.signals.iter().zip(rows) {
-            signals.push(SignalValues {
-                verdict_id: &v.verdict_id,
-                tenant: &v.tenant,
-                lead_id: &v.lead_id,
-                criterion: row.criterion,
-                stage: signal.stage().code(),
-                status: row.status,
-                weight: row.weight,
-                knockout: row.knockout,
-                evidence: row.evidence,
-                remedy: row.remedy,
-                missing_facts: row.missing_facts,
-                evaluated_at: at,
-            });
-        }
-    }
 
-    sqlx::query(
-        "INSERT INTO leads (tenant, lead_id, stage, facts, revision, latest_verdict_id, \
-         latest_outcome, created_at, updated_at) \
-         SELECT j.value ->> 'tenant', j.value ->> 'lead_id', j.value ->> 'stage', \
-                j.value ->> 'facts', j.value ->> 'revision', j.value ->> 'verdict_id', \
-                j.value ->> 'outcome', j.value ->> 'at', j.value ->> 'at' \
-         FROM json_each(?) AS j WHERE true \
-         ON CONFLICT (tenant, lead_id) DO UPDATE SET stage = excluded.stage, \
+    for chunk in fixed_chunks(&prepared, ROW_CHUNKS) {
+        let mut upsert = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO leads (tenant, lead_id, stage, facts, revision, latest_verdict_id, \
+             latest_outcome, created_at, updated_at) ",
+        );
+        upsert.push_values(chunk, |mut b, p| {
+            let v = &p.q.verdict;
+            b.push_bind(v.tenant.as_str())
+                .push_bind(v.lead_id.as_str())
+                .push_bind(p.q.stage.code())
+                .push_bind(p.facts.as_str())
+                .push_bind(v.seq)
+                .push_bind(v.verdict_id.as_str())
+                .push_bind(v.evaluation.outcome.code())
+                .push_bind(p.at.as_str())
+                .push_bind(p.at.as_str());
+        });
+        upsert.push(
+            " ON CONFLICT (tenant, lead_id) DO UPDATE SET stage = excluded.stage, \
              facts = excluded.facts, revision = excluded.revision, \
              latest_verdict_id = excluded.latest_verdict_id, \
              latest_outcome = excluded.latest_outcome, updated_at = excluded.updated_at",
-    )
-    .bind(serde_json::to_string(&leads)?)
-    .execute(&mut **tx)
-    .await?;
-    // Verdicts and signals carry long texts: bound as plain values (taking
-    // them out of a JSON array would parse each row once per column).
-    for chunk in fixed_chunks(&verdicts, VERDICT_CHUNKS) {
+        );
+        upsert.build().execute(&mut **tx).await?;
+    }
+    for chunk in fixed_chunks(&prepared, ROW_CHUNKS) {
         let mut insert = QueryBuilder::<Sqlite>::new(format!(
             "INSERT INTO verdicts ({VERDICT_COLUMNS}, signals_json) "
         ));
-        insert.push_values(chunk, |mut b, row| {
-            let v = row.verdict;
+        insert.push_values(chunk, |mut b, p| {
+            let v = &p.q.verdict;
             b.push_bind(v.verdict_id.as_str())
                 .push_bind(v.tenant.as_str())
                 .push_bind(v.lead_id.as_str())
@@ -825,33 +777,43 @@ async fn write_qualifications(
                 .push_bind(v.evaluation.outcome.code())
                 .push_bind(v.evaluation.score)
                 .push_bind(v.profile_version)
-                .push_bind(row.facts.as_str())
+                .push_bind(p.facts.as_str())
                 .push_bind(v.facts_hash.as_str())
                 .push_bind(v.request_id.as_deref())
-                .push_bind(row.evaluated_at)
+                .push_bind(p.at.as_str())
                 .push_bind(v.evaluation_date.to_string())
-                .push_bind(row.signals_json.as_str());
+                .push_bind(p.signals_json.as_str());
         });
         insert.build().execute(&mut **tx).await?;
     }
+    let signals: Vec<(&Prepared, Stage, &SignalRow)> = prepared
+        .iter()
+        .flat_map(|p| {
+            let stages = p.q.verdict.evaluation.signals.iter().map(|s| s.stage());
+            stages
+                .zip(&p.signals)
+                .map(move |(stage, row)| (p, stage, row))
+        })
+        .collect();
     for chunk in fixed_chunks(&signals, SIGNAL_CHUNKS) {
         let mut insert = QueryBuilder::<Sqlite>::new(
             "INSERT INTO signals (verdict_id, tenant, lead_id, criterion, stage, status, \
              weight, knockout, evidence, remedy, missing_facts, evaluated_at) ",
         );
-        insert.push_values(chunk, |mut b, s| {
-            b.push_bind(s.verdict_id)
-                .push_bind(s.tenant)
-                .push_bind(s.lead_id)
-                .push_bind(s.criterion.as_str())
-                .push_bind(s.stage)
-                .push_bind(s.status.as_str())
-                .push_bind(s.weight)
-                .push_bind(s.knockout)
-                .push_bind(s.evidence.as_str())
-                .push_bind(s.remedy.as_str())
-                .push_bind(s.missing_facts.as_str())
-                .push_bind(s.evaluated_at);
+        insert.push_values(chunk, |mut b, (p, stage, row)| {
+            let v = &p.q.verdict;
+            b.push_bind(v.verdict_id.as_str())
+                .push_bind(v.tenant.as_str())
+                .push_bind(v.lead_id.as_str())
+                .push_bind(row.criterion.as_str())
+                .push_bind(stage.code())
+                .push_bind(row.status.as_str())
+                .push_bind(row.weight)
+                .push_bind(row.knockout)
+                .push_bind(row.evidence.as_str())
+                .push_bind(row.remedy.as_str())
+                .push_bind(row.missing_facts.as_str())
+                .push_bind(p.at.as_str());
         });
         insert.build().execute(&mut **tx).await?;
     }
