@@ -283,11 +283,19 @@ impl Authenticator {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Stops trusting `key_id` at once (after this server revoked it).
-    pub fn forget(&self, key_id: &str) {
+    /// Revokes `key_id` of `tenant` (see [`revoke_key`]) and stops trusting
+    /// it here at once; other servers notice within the refresh interval.
+    pub async fn revoke(
+        &self,
+        tenant: &str,
+        key_id: &str,
+        actor: &str,
+    ) -> Result<ApiKeyRecord, AppError> {
+        let key = revoke_key(self.storage.as_ref(), tenant, key_id, actor).await?;
         let mut cache = self.cache();
         cache.keys.remove(key_id);
         cache.generation += 1;
+        Ok(key)
     }
 
     /// Empties the cache when keys were created or revoked elsewhere since

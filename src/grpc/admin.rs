@@ -116,14 +116,10 @@ impl AdminService for AdminApi {
             if request.key_id.trim().is_empty() {
                 return Err(invalid_argument(&[Violation::new("key_id", "is required")]));
             }
-            let key = auth::revoke_key(
-                self.qualifier.storage(),
-                &caller.tenant,
-                request.key_id.trim(),
-                &caller.actor,
-            )
-            .await?;
-            self.auth.forget(&key.key_id);
+            let key = self
+                .auth
+                .revoke(&caller.tenant, request.key_id.trim(), &caller.actor)
+                .await?;
             tracing::info!(key_id = %key.key_id, "api key revoked");
             Ok(pb::RevokeApiKeyResponse {
                 api_key: Some(convert::api_key_to_wire(&key)),
