@@ -22,7 +22,7 @@ use crate::backend_tests;
 use crate::helpers::{
     AppOptions, Auth, Backend, Clients, TestApp, TestDatabase, assert_code,
     assert_key_stops_working, cli_create_key, cli_list_keys, cli_revoke_key, cli_stdout, key_id_of,
-    qualify_request, secret_part, settings, spawn_app,
+    qualify_request, read_lead, secret_part, settings, spawn_app,
 };
 
 backend_tests!(
@@ -619,32 +619,18 @@ async fn tenants_never_see_or_change_each_other(backend: Backend) {
         );
     }
     // A's lead is unchanged by B's attempts.
-    let a_lead = a
-        .client
-        .get_lead(pb::GetLeadRequest {
-            lead_id: "only-a-1".into(),
-        })
+    let a_lead = read_lead(&a.client, "only-a-1")
         .await
-        .expect("A reads its lead")
-        .into_inner()
-        .lead
-        .expect("lead");
+        .expect("A reads its lead");
     assert!(
         a_lead.active_override.is_none(),
         "B's override did not land"
     );
 
     // The shared lead id: each tenant sees its own.
-    let b_shared = b
-        .client
-        .get_lead(pb::GetLeadRequest {
-            lead_id: "shared".into(),
-        })
+    let b_shared = read_lead(&b.client, "shared")
         .await
-        .expect("B reads its shared lead")
-        .into_inner()
-        .lead
-        .expect("lead");
+        .expect("B reads its shared lead");
     assert_eq!(b_shared.stage, Stage::Identification as i32);
     assert_eq!(b_shared.facts, Some(pb::LeadFacts::default()));
     let b_shared_verdicts = b
@@ -1113,16 +1099,7 @@ async fn same_lead_and_request_ids_are_independent_per_tenant(backend: Backend) 
         assert_eq!(&verdicts[0].verdict_id, verdict_id);
         assert_eq!(verdicts[0].tenant, tenant);
     }
-    let a_lead = a
-        .client
-        .get_lead(pb::GetLeadRequest {
-            lead_id: "lead-x".into(),
-        })
-        .await
-        .expect("GetLead")
-        .into_inner()
-        .lead
-        .expect("lead");
+    let a_lead = read_lead(&a.client, "lead-x").await.expect("GetLead");
     assert_eq!(a_lead.facts, Some(recommendation_facts()));
     assert_code(
         a.client
@@ -1187,16 +1164,9 @@ async fn reflection_and_health_need_no_key(backend: Backend) {
 /// In open mode the caller is tenant "default" with every role.
 async fn assert_open(app: &TestApp, lead_id: &str) {
     let mut open = app.clients(Auth::none());
-    let lead = open
-        .client
-        .get_lead(pb::GetLeadRequest {
-            lead_id: lead_id.into(),
-        })
+    let lead = read_lead(&open.client, lead_id)
         .await
-        .expect("open mode: GetLead without a key")
-        .into_inner()
-        .lead
-        .expect("lead");
+        .expect("open mode: GetLead without a key");
     assert_eq!(lead.latest_verdict.expect("verdict").tenant, "default");
     open.admin
         .list_api_keys(pb::ListApiKeysRequest::default())

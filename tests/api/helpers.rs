@@ -462,13 +462,7 @@ impl TestApp {
 
     /// A lead read with GetLead.
     pub async fn lead(&self, lead_id: &str) -> Result<pb::Lead, Status> {
-        let mut client = self.client.clone();
-        client
-            .get_lead(pb::GetLeadRequest {
-                lead_id: lead_id.to_owned(),
-            })
-            .await
-            .map(|r| r.into_inner().lead.expect("GetLead answers with a lead"))
+        read_lead(&self.client, lead_id).await
     }
 
     /// A stored verdict read back with GetVerdict.
@@ -607,6 +601,17 @@ pub fn secret_part<'a>(secret: &'a str, key_id: &str) -> &'a str {
     secret
         .strip_prefix(&format!("lq_{key_id}_"))
         .unwrap_or_else(|| panic!("the secret starts with lq_{key_id}_"))
+}
+
+/// A lead read with GetLead over `client`.
+pub async fn read_lead(client: &QualificationClient, lead_id: &str) -> Result<pb::Lead, Status> {
+    client
+        .clone()
+        .get_lead(pb::GetLeadRequest {
+            lead_id: lead_id.to_owned(),
+        })
+        .await
+        .map(|r| r.into_inner().lead.expect("GetLead answers with a lead"))
 }
 
 /// Asserts that a key revoked outside the server (by the CLI) stops working

@@ -10,7 +10,8 @@ use tonic::Code;
 
 use crate::backend_tests;
 use crate::helpers::{
-    Backend, Clients, TestApp, assert_bad_fields, assert_code, qualify_request, spawn_app,
+    Backend, Clients, TestApp, assert_bad_fields, assert_code, qualify_request, read_lead,
+    spawn_app,
 };
 
 backend_tests!(
@@ -62,16 +63,7 @@ async fn app_with_lead_and_key(backend: Backend) -> (TestApp, Clients, pb::Verdi
 }
 
 async fn get_lead(clients: &mut Clients, lead_id: &str) -> pb::Lead {
-    clients
-        .client
-        .get_lead(pb::GetLeadRequest {
-            lead_id: lead_id.into(),
-        })
-        .await
-        .expect("GetLead")
-        .into_inner()
-        .lead
-        .expect("lead")
+    read_lead(&clients.client, lead_id).await.expect("GetLead")
 }
 
 fn timestamp(time: SystemTime) -> prost_types::Timestamp {
@@ -225,16 +217,7 @@ async fn override_applies_over_later_verdicts_until_it_expires(backend: Backend)
     let mut app = app.restart().await;
     let key = app.issue_key("acme", &[Role::Reader]).await;
     app.use_key(&key.secret);
-    let lead = app
-        .client
-        .get_lead(pb::GetLeadRequest {
-            lead_id: "lead-1".into(),
-        })
-        .await
-        .expect("GetLead")
-        .into_inner()
-        .lead
-        .expect("lead");
+    let lead = read_lead(&app.client, "lead-1").await.expect("GetLead");
     assert_eq!(lead.effective_outcome, Outcome::Disqualified as i32);
     assert!(lead.active_override.is_none());
 }

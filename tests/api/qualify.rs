@@ -4,7 +4,7 @@ use leadqual::proto::v1 as pb;
 use pb::{Criterion, Outcome, SignalStatus, Stage};
 
 use crate::backend_tests;
-use crate::helpers::{Backend, qualify_request, signal, spawn_app};
+use crate::helpers::{Backend, qualify_request, read_lead, signal, spawn_app};
 
 backend_tests!(
     qualify_explains_the_verdict_and_it_survives_a_restart,
@@ -69,16 +69,9 @@ async fn qualify_explains_the_verdict_and_it_survives_a_restart(backend: Backend
     assert_eq!(verdict.facts_hash.len(), 64);
 
     let mut app = app.restart().await;
-    let lead = app
-        .client
-        .get_lead(pb::GetLeadRequest {
-            lead_id: "acme-1".into(),
-        })
+    let lead = read_lead(&app.client, "acme-1")
         .await
-        .expect("GetLead succeeds")
-        .into_inner()
-        .lead
-        .expect("a lead");
+        .expect("GetLead succeeds");
     assert_eq!(lead.stage, Stage::Recommendation as i32);
     assert_eq!(lead.facts, Some(recommendation_facts()));
     assert_eq!(lead.latest_verdict.as_ref(), Some(&verdict));
@@ -180,16 +173,7 @@ async fn retried_request_id_returns_the_first_verdict_and_stores_nothing_new(bac
     let third = app.qualify(request).await;
     assert_eq!(third.verdict, first.verdict);
     assert_eq!(app.all_verdicts("lead-retry").await.len(), 1);
-    let lead = app
-        .client
-        .get_lead(pb::GetLeadRequest {
-            lead_id: "lead-retry".into(),
-        })
-        .await
-        .expect("GetLead")
-        .into_inner()
-        .lead
-        .expect("lead");
+    let lead = read_lead(&app.client, "lead-retry").await.expect("GetLead");
     assert_eq!(lead.facts.and_then(|f| f.missed_sessions), Some(3));
     assert_eq!(
         first.verdict.map(|v| v.request_id).as_deref(),
@@ -329,16 +313,7 @@ async fn concurrent_qualifications_of_one_lead_lose_no_facts(backend: Backend) {
         call.await.expect("task").expect("every call succeeds");
     }
     let mut app = app;
-    let lead = app
-        .client
-        .get_lead(pb::GetLeadRequest {
-            lead_id: "lead-race".into(),
-        })
-        .await
-        .expect("GetLead")
-        .into_inner()
-        .lead
-        .expect("lead");
+    let lead = read_lead(&app.client, "lead-race").await.expect("GetLead");
     let facts = lead.facts.expect("facts");
     assert_eq!(facts.disrespectful_incidents, Some(0));
     assert_eq!(facts.emotional_only_responses, Some(false));
