@@ -14,6 +14,9 @@
 //! - `echo`: a bare tonic server in this binary whose QualifyLead echoes a
 //!   response built from the request (no engine, no storage): the ceiling of
 //!   the stack on this machine;
+//! - `echo_sqlite_read`: the echo plus one indexed SQLite point read through
+//!   sqlx per call, the floor of any handler that must read SQLite (as
+//!   `validate_only` and GetLead must);
 //! - `validate_only`: leadqual on SQLite, QualifyLead with validate_only;
 //! - `sqlite`: QualifyLead persisted on SQLite (a file in a temp dir);
 //! - `postgres`: QualifyLead persisted on PostgreSQL (a throwaway database,
@@ -225,6 +228,11 @@ fn scenarios() -> Vec<Scenario> {
             name: "echo",
             about: "bare tonic server, QualifyLead echoes the request (ceiling)",
             start: |plan| Box::pin(start_echo(plan)),
+        },
+        Scenario {
+            name: "echo_sqlite_read",
+            about: "the echo, plus one indexed SQLite point read through sqlx per call (floor of any handler that reads SQLite)",
+            start: |plan| Box::pin(start_echo_sqlite_read(plan)),
         },
         Scenario {
             name: "validate_only",
@@ -960,6 +968,60 @@ async fn set_profile(server: &RunningServer) -> anyhow::Result<()> {
 // Scenarios
 
 async fn start_echo(plan: Arc<Plan>) -> anyhow::Result<Started> {
+    serve_echo(plan, Echo { reads: None }, Database::None).await
+}
+
+/// The echo with one point read per call from a SQLite table of
+/// `--seed-leads` rows, through sqlx on as many connections as leadqual
+/// reads with, each lent to one call at a time as leadqual lends them.
+/// Every query of leadqual's SQLite backend pays at least this: the
+/// hand-off to and from the connection's worker thread, and one B-tree walk.
+async fn start_echo_sqlite_read(plan: Arc<Plan>) -> anyhow::Result<Started> {
+    use sqlx::ConnectOptions;
+    use std::str::FromStr;
+    let (url, dir) = sqlite_database(plan.args.sqlite_dir.as_deref())?;
+    let options = sqlx::sqlite::SqliteConnectOptions::from_str(&url)?
+        .create_if_missing(true)
+        .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal);
+    let mut setup = options
+        .connect()
+        .await
+        .context("cannot create the read table")?;
+    sqlx::query("CREATE TABLE leads (lead_id TEXT PRIMARY KEY, facts TEXT NOT NULL)")
+        .execute(&mut setup)
+        .await?;
+    // The facts of a lead as leadqual stores them (about 700 bytes of JSON).
+    let facts = format!("{{\"facts\": \"{}\"}}", "x".repeat(680));
+    sqlx::query(
+        "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < ?1) \
+         INSERT INTO leads SELECT printf('lead-%06d', i), ?2 FROM n",
+    )
+    .bind(plan.args.lead_ids.max(1) as i64)
+    .bind(facts)
+    .execute(&mut setup)
+    .await?;
+    drop(setup);
+    let mut connections = Vec::new();
+    for _ in 0..ECHO_READERS {
+        connections.push(tokio::sync::Mutex::new(
+            options.clone().read_only(true).connect().await?,
+        ));
+    }
+    let reads = PointReads {
+        connections,
+        next: AtomicU64::new(0),
+    };
+    serve_echo(
+        plan,
+        Echo {
+            reads: Some(Arc::new(reads)),
+        },
+        Database::Sqlite(dir),
+    )
+    .await
+}
+
+async fn serve_echo(plan: Arc<Plan>, echo: Echo, database: Database) -> anyhow::Result<Started> {
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let port = listener.local_addr()?.port();
     let (shutdown, rx) = oneshot::channel::<()>();
@@ -967,7 +1029,7 @@ async fn start_echo(plan: Arc<Plan>) -> anyhow::Result<Started> {
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
     let task = tokio::spawn(async move {
         tonic::transport::Server::builder()
-            .add_service(LeadQualificationServiceServer::new(Echo))
+            .add_service(LeadQualificationServiceServer::new(echo))
             .serve_with_incoming_shutdown(incoming, async move {
                 let _ = rx.await;
             })
@@ -986,7 +1048,7 @@ async fn start_echo(plan: Arc<Plan>) -> anyhow::Result<Started> {
             port,
             shutdown,
             task,
-            database: Database::None,
+            database,
             keys: Keys {
                 scorer: key.clone(),
                 admin: key,
@@ -1270,7 +1332,33 @@ fn bench_profile() -> pb::Profile {
 // ---------------------------------------------------------------------------
 // The echo server: the same service definition, no engine, no storage.
 
-struct Echo;
+struct Echo {
+    /// Where `echo_sqlite_read` reads one row per call.
+    reads: Option<Arc<PointReads>>,
+}
+
+/// The read connections of `echo_sqlite_read`: leadqual's number of
+/// SQLite readers, each behind a lock.
+struct PointReads {
+    connections: Vec<tokio::sync::Mutex<sqlx::SqliteConnection>>,
+    next: AtomicU64,
+}
+
+/// As many as leadqual's SQLite backend reads with.
+const ECHO_READERS: usize = 4;
+
+impl PointReads {
+    /// The stored facts of `lead_id`, read by primary key.
+    async fn read(&self, lead_id: &str) -> Result<Option<String>, Status> {
+        let n = self.next.fetch_add(1, Ordering::Relaxed) as usize % self.connections.len();
+        let mut connection = self.connections[n].lock().await;
+        sqlx::query_scalar("SELECT facts FROM leads WHERE lead_id = ?1")
+            .bind(lead_id)
+            .fetch_optional(&mut *connection)
+            .await
+            .map_err(|e| Status::unavailable(e.to_string()))
+    }
+}
 
 #[tonic::async_trait]
 impl LeadQualificationService for Echo {
@@ -1279,6 +1367,11 @@ impl LeadQualificationService for Echo {
         request: Request<pb::QualifyLeadRequest>,
     ) -> Result<Response<pb::QualifyLeadResponse>, Status> {
         let request = request.into_inner();
+        if let Some(reads) = &self.reads {
+            reads.read(&request.lead_id).await?.ok_or_else(|| {
+                Status::not_found(format!("{} is not in the read table", request.lead_id))
+            })?;
+        }
         // A response of the real one's shape: a verdict with one signal per
         // criterion (without text) and the facts sent back as merged facts.
         let signals = (1..=21)
