@@ -65,6 +65,11 @@ use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Request, Response, Status};
 
+/// The allocator of the `leadqual` binary, so that the servers measured here
+/// allocate as the shipped one does (the echo and the load generator too).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Load generator for leadqual: echo ceiling, validate_only, SQLite,
 /// PostgreSQL and GetLead, measured in one run.
 #[derive(Clone, Debug, Parser)]
