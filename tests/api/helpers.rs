@@ -125,6 +125,24 @@ impl TestDatabase {
         };
         done.unwrap_or_else(|e| panic!("{sql}: {e}"));
     }
+
+    /// The first column of every row `sql` returns, as text (the query casts
+    /// it), read from a connection of its own, as an analyst would.
+    pub async fn query_texts(&self, sql: &str) -> Vec<String> {
+        use sqlx::Connection;
+        let rows = if self.postgres_name.is_some() {
+            let mut conn = sqlx::PgConnection::connect(&self.url)
+                .await
+                .expect("connect to the test database");
+            sqlx::query_scalar(sql).fetch_all(&mut conn).await
+        } else {
+            let mut conn = sqlx::SqliteConnection::connect(&self.url)
+                .await
+                .expect("open the test database");
+            sqlx::query_scalar(sql).fetch_all(&mut conn).await
+        };
+        rows.unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
 }
 
 async fn connect_admin(admin: &str) -> sqlx::PgConnection {

@@ -17,6 +17,7 @@ backend_tests!(
     verdict_is_fetched_by_id_and_unknown_ids_are_not_found,
     concurrent_retries_of_one_request_store_one_verdict,
     concurrent_qualifications_of_many_leads_are_all_stored,
+    stored_signals_answer_analytics_in_sql,
 );
 
 fn recommendation_facts() -> pb::LeadFacts {
@@ -419,4 +420,75 @@ async fn concurrent_qualifications_of_many_leads_are_all_stored(backend: Backend
             lead.lead_id
         );
     }
+}
+
+/// "Which leads fired MEETING_DISRUPTIONS?" is plain SQL over the stored
+/// signals: one row per criterion per stored verdict, none for validate_only.
+async fn stored_signals_answer_analytics_in_sql(backend: Backend) {
+    let mut app = spawn_app(backend).await;
+    let disrupted = pb::LeadFacts {
+        meetings_cancelled: Some(2),
+        meetings_rescheduled: Some(2),
+        ..Default::default()
+    };
+    let steady = pb::LeadFacts {
+        meetings_cancelled: Some(0),
+        meetings_rescheduled: Some(1),
+        ..Default::default()
+    };
+    app.qualify(qualify_request(
+        "moves-meetings",
+        Stage::Recommendation,
+        disrupted.clone(),
+    ))
+    .await;
+    app.qualify(qualify_request(
+        "keeps-meetings",
+        Stage::Recommendation,
+        steady,
+    ))
+    .await;
+    // A second verdict of the same lead, and an evaluation that stores nothing.
+    app.qualify(qualify_request(
+        "moves-meetings",
+        Stage::Recommendation,
+        disrupted.clone(),
+    ))
+    .await;
+    let mut probe = qualify_request("probe-only", Stage::Recommendation, disrupted);
+    probe.validate_only = true;
+    app.qualify(probe).await;
+
+    let fired = app
+        .database
+        .query_texts(
+            "SELECT DISTINCT lead_id FROM signals \
+             WHERE criterion = 'MEETING_DISRUPTIONS' AND status = 'FIRED' ORDER BY lead_id",
+        )
+        .await;
+    assert_eq!(fired, ["moves-meetings"]);
+    let per_verdict = app
+        .database
+        .query_texts(
+            "SELECT lead_id || ' ' || CAST(count(*) AS TEXT) FROM signals \
+             GROUP BY verdict_id, lead_id ORDER BY lead_id",
+        )
+        .await;
+    assert_eq!(
+        per_verdict,
+        [
+            "keeps-meetings 21",
+            "moves-meetings 21",
+            "moves-meetings 21"
+        ]
+    );
+    let evidence = app
+        .database
+        .query_texts(
+            "SELECT DISTINCT evidence FROM signals \
+             WHERE criterion = 'MEETING_DISRUPTIONS' AND status = 'FIRED'",
+        )
+        .await;
+    assert_eq!(evidence.len(), 1);
+    assert!(evidence[0].contains('4'), "{evidence:?}");
 }

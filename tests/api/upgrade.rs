@@ -79,4 +79,22 @@ async fn verdicts_stored_before_the_upgrade_read_back_unchanged(backend: Backend
 
     let lead = app.lead("old-lead").await.expect("GetLead");
     assert_eq!(lead.latest_verdict, Some(verdict));
+
+    // The signal rows stay for SQL analytics through the rebuild of the
+    // signals table (migration 4).
+    let rows = app
+        .database
+        .query_texts(&format!(
+            "SELECT criterion || ':' || status || ':' || evidence FROM signals \
+             WHERE verdict_id = '{VERDICT_ID}' ORDER BY criterion"
+        ))
+        .await;
+    assert_eq!(
+        rows,
+        [
+            "COMPANY_SIZE_MISMATCH:FIRED:9 employees; at least 10 needed",
+            "REVENUE_MISMATCH:UNKNOWN:",
+            "VERTICAL_MISMATCH:CLEAR:",
+        ]
+    );
 }
