@@ -80,8 +80,10 @@ struct VerdictDoc {
     outcome: String,
     score: i32,
     profile_version: i64,
-    /// The merged facts, as the JSON text stored.
-    facts: String,
+    /// The merged facts, as the JSON text stored; left out of a lead view,
+    /// whose lead carries the same facts.
+    #[serde(default)]
+    facts: Option<String>,
     facts_hash: String,
     request_id: Option<String>,
     evaluated_at: String,
@@ -115,7 +117,22 @@ fn bool_or_int<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<bool
 /// A verdict from its JSON document and the JSON array of its signals (see
 /// the backends' `verdict_json!` and `signals_json!`).
 pub fn verdict_from_json(verdict: &str, signals: &str) -> anyhow::Result<VerdictRecord> {
+    verdict_from_parts(verdict, signals, None)
+}
+
+/// As [`verdict_from_json`], with `facts` standing in for a document that
+/// leaves them out.
+fn verdict_from_parts(
+    verdict: &str,
+    signals: &str,
+    facts: Option<&Facts>,
+) -> anyhow::Result<VerdictRecord> {
     let doc: VerdictDoc = serde_json::from_str(verdict).context("stored verdict is unreadable")?;
+    let facts = match (&doc.facts, facts) {
+        (Some(text), _) => Facts::from_json(text).context("stored facts are unreadable")?,
+        (None, Some(facts)) => facts.clone(),
+        (None, None) => anyhow::bail!("stored verdict without its facts"),
+    };
     let signals: Vec<SignalRow> =
         serde_json::from_str(signals).context("stored signals are unreadable")?;
     let mut signals = signals
@@ -143,7 +160,7 @@ pub fn verdict_from_json(verdict: &str, signals: &str) -> anyhow::Result<Verdict
             score: doc.score,
             signals,
         },
-        facts: Facts::from_json(&doc.facts).context("stored facts are unreadable")?,
+        facts,
         evaluated_at: ts_from_text(&doc.evaluated_at)?,
         evaluation_date: doc
             .evaluation_date
@@ -182,14 +199,18 @@ impl TryFrom<LeadViewRow> for StoredLeadView {
             }
             None => None,
         };
+        let lead: StoredLead = row.lead.try_into()?;
         Ok(StoredLeadView {
-            lead: row.lead.try_into()?,
+            // The latest verdict was stored with the lead's current facts.
             latest_verdict: match (&row.latest_verdict, &row.latest_signals) {
-                (Some(verdict), Some(signals)) => Some(verdict_from_json(verdict, signals)?),
+                (Some(verdict), Some(signals)) => {
+                    Some(verdict_from_parts(verdict, signals, Some(&lead.facts))?)
+                }
                 (Some(_), None) => anyhow::bail!("stored verdict without its signals"),
                 (None, _) => None,
             },
             latest_override,
+            lead,
         })
     }
 }

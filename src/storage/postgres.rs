@@ -45,13 +45,26 @@ const LEAD_COLUMNS: &str = concat!(
 /// beside it from its `signals_json` column (see `codec::verdict_from_json`).
 macro_rules! verdict_json {
     () => {
-        "json_build_object('verdict_id', v.verdict_id, 'tenant', v.tenant, \
+        concat!(
+            "json_build_object(",
+            verdict_fields!(),
+            ", 'facts', v.facts::text)::text"
+        )
+    };
+}
+
+/// The fields of a verdict document but its facts. A lead's facts are
+/// stored with its latest verdict, so a lead view takes them from the lead
+/// rather than copy and parse them twice.
+macro_rules! verdict_fields {
+    () => {
+        "'verdict_id', v.verdict_id, 'tenant', v.tenant, \
          'lead_id', v.lead_id, 'seq', v.seq, 'stage', v.stage, 'outcome', v.outcome, \
-         'score', v.score, 'profile_version', v.profile_version, 'facts', v.facts::text, \
+         'score', v.score, 'profile_version', v.profile_version, \
          'facts_hash', v.facts_hash, 'request_id', v.request_id, \
          'evaluated_at', to_char(v.evaluated_at AT TIME ZONE 'UTC', \
              'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), \
-         'evaluation_date', v.evaluation_date::text)::text"
+         'evaluation_date', v.evaluation_date::text"
     };
 }
 
@@ -66,8 +79,9 @@ macro_rules! lead_view_columns {
                  AS created_at, \
              to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') \
                  AS updated_at, \
-             (SELECT ",
-            verdict_json!(),
+             (SELECT json_build_object(",
+            verdict_fields!(),
+            ")::text",
             " FROM verdicts AS v WHERE v.verdict_id = leads.latest_verdict_id) \
                  AS latest_verdict, ",
             "(SELECT v.signals_json FROM verdicts AS v \

@@ -40,11 +40,20 @@ const VERDICT_COLUMNS: &str = "verdict_id, tenant, lead_id, seq, stage, outcome,
 /// beside it from its `signals_json` column (see `codec::verdict_from_json`).
 macro_rules! verdict_json {
     () => {
-        "json_object('verdict_id', v.verdict_id, 'tenant', v.tenant, 'lead_id', v.lead_id, \
+        concat!("json_object(", verdict_fields!(), ", 'facts', v.facts)")
+    };
+}
+
+/// The fields of a verdict document but its facts. A lead's facts are
+/// stored with its latest verdict, so a lead view takes them from the lead
+/// rather than copy and parse them twice.
+macro_rules! verdict_fields {
+    () => {
+        "'verdict_id', v.verdict_id, 'tenant', v.tenant, 'lead_id', v.lead_id, \
          'seq', v.seq, 'stage', v.stage, 'outcome', v.outcome, 'score', v.score, \
-         'profile_version', v.profile_version, 'facts', v.facts, 'facts_hash', v.facts_hash, \
+         'profile_version', v.profile_version, 'facts_hash', v.facts_hash, \
          'request_id', v.request_id, 'evaluated_at', v.evaluated_at, \
-         'evaluation_date', v.evaluation_date)"
+         'evaluation_date', v.evaluation_date"
     };
 }
 
@@ -55,8 +64,9 @@ macro_rules! lead_view_columns {
         concat!(
             "tenant, lead_id, stage, facts, revision, latest_verdict_id, latest_outcome, \
              created_at, updated_at, \
-             (SELECT ",
-            verdict_json!(),
+             (SELECT json_object(",
+            verdict_fields!(),
+            ")",
             " FROM verdicts AS v WHERE v.verdict_id = leads.latest_verdict_id) \
                  AS latest_verdict, ",
             "(SELECT v.signals_json FROM verdicts AS v \
