@@ -473,6 +473,12 @@ impl Measurement {
         )
     }
 
+    /// Busy CPU time of the whole machine per successful call.
+    fn machine_cpu_per_call_us(&self) -> Option<f64> {
+        let calls = self.ok.max(1) as f64;
+        self.machine_cpu_secs.map(|c| c * 1e6 / calls)
+    }
+
     /// Process CPU time (servers and load generator) per successful call.
     fn cpu_per_call_us(&self) -> Option<f64> {
         let calls = self.ok.max(1) as f64;
@@ -735,15 +741,16 @@ fn print_table(results: &[Named]) {
         _ => None,
     });
     println!();
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
     println!(
         "| scenario | req/s | vs echo | p50 ms | p90 ms | p99 ms | p99.9 ms | errors \
-         | peak RSS MiB | CPU us/call | disk KiB/call |"
+         | peak RSS MiB | CPU us/call | machine CPU us/call | CPU limit req/s | disk KiB/call |"
     );
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for r in results {
         match &r.outcome {
             Outcome::Measured(m) => println!(
-                "| {} | {:.0} | {} | {:.3} | {:.3} | {:.3} | {:.3} | {} | {} | {} | {} |",
+                "| {} | {:.0} | {} | {:.3} | {:.3} | {:.3} | {:.3} | {} | {} | {} | {} | {} | {} |",
                 r.name,
                 m.rate(),
                 echo.map_or("n/a".to_owned(), |e| format!(
@@ -759,20 +766,27 @@ fn print_table(results: &[Named]) {
                     .map_or("n/a".to_owned(), |k| format!("{:.1}", k as f64 / 1024.0)),
                 m.cpu_per_call_us()
                     .map_or("n/a".to_owned(), |us| format!("{us:.0}")),
+                m.machine_cpu_per_call_us()
+                    .map_or("n/a".to_owned(), |us| format!("{us:.0}")),
+                m.machine_cpu_per_call_us()
+                    .map_or("n/a".to_owned(), |us| format!("{:.0}", cpus * 1e6 / us)),
                 m.disk_per_call_kib()
                     .map_or("n/a".to_owned(), |k| format!("{k:.1}")),
             ),
             Outcome::Skipped(note) => {
-                println!("| {} | skipped: {note} | | | | | | | | | |", r.name)
+                println!("| {} | skipped: {note} | | | | | | | | | | | |", r.name)
             }
-            Outcome::Failed(e) => println!("| {} | FAILED: {e} | | | | | | | | | |", r.name),
+            Outcome::Failed(e) => println!("| {} | FAILED: {e} | | | | | | | | | | | |", r.name),
         }
     }
     println!(
         "\npeak RSS: VmHWM of this whole process (servers in-process plus the load \
          generator), reset before each scenario's measured phase; the seeded store's \
          seeding is not included. CPU us/call: user+system CPU time of the whole process \
-         (load generator included) per successful call. disk KiB/call: bytes written to \
+         (load generator included) per successful call. machine CPU us/call: busy CPU \
+         time of the whole machine (PostgreSQL's processes included) per successful call; \
+         CPU limit req/s: CPUs / machine CPU per call, the most the scenario can do on \
+         this machine at its measured cost per call. disk KiB/call: bytes written to \
          storage by this process (/proc/self/io write_bytes; SQLite's WAL and checkpoints; \
          PostgreSQL writes in its own processes and is not counted) per call."
     );
