@@ -14,7 +14,7 @@
 //! - `echo`: a bare tonic server in this binary whose QualifyLead echoes a
 //!   response built from the request (no engine, no storage): the ceiling of
 //!   the stack on this machine;
-//! - `echo_sqlite_read`: the echo plus one indexed SQLite point read through
+//! - `read_floor`: the echo plus one indexed SQLite point read through
 //!   sqlx per call, the floor of any handler that must read SQLite (as
 //!   `validate_only` and GetLead must);
 //! - `validate_only`: leadqual on SQLite, QualifyLead with validate_only;
@@ -235,9 +235,9 @@ fn scenarios() -> Vec<Scenario> {
             start: |plan| Box::pin(start_echo(plan)),
         },
         Scenario {
-            name: "echo_sqlite_read",
+            name: "read_floor",
             about: "the echo, plus one indexed SQLite point read through sqlx per call (floor of any handler that reads SQLite)",
-            start: |plan| Box::pin(start_echo_sqlite_read(plan)),
+            start: |plan| Box::pin(start_read_floor(plan)),
         },
         Scenario {
             name: "validate_only",
@@ -995,7 +995,7 @@ async fn start_echo(plan: Arc<Plan>) -> anyhow::Result<Started> {
 /// reads with, each lent to one call at a time as leadqual lends them.
 /// Every query of leadqual's SQLite backend pays at least this: the
 /// hand-off to and from the connection's worker thread, and one B-tree walk.
-async fn start_echo_sqlite_read(plan: Arc<Plan>) -> anyhow::Result<Started> {
+async fn start_read_floor(plan: Arc<Plan>) -> anyhow::Result<Started> {
     use sqlx::ConnectOptions;
     use std::str::FromStr;
     let (url, dir) = sqlite_database(plan.args.sqlite_dir.as_deref())?;
@@ -1352,11 +1352,11 @@ fn bench_profile() -> pb::Profile {
 // The echo server: the same service definition, no engine, no storage.
 
 struct Echo {
-    /// Where `echo_sqlite_read` reads one row per call.
+    /// Where `read_floor` reads one row per call.
     reads: Option<Arc<PointReads>>,
 }
 
-/// The read connections of `echo_sqlite_read`: leadqual's number of
+/// The read connections of `read_floor`: leadqual's number of
 /// SQLite readers, each behind a lock.
 struct PointReads {
     connections: Vec<tokio::sync::Mutex<sqlx::SqliteConnection>>,
