@@ -20,11 +20,6 @@
 
 use std::hint::black_box;
 
-/// The allocator of the `leadqual` binary, so that evidence and remedy text
-/// is allocated as the shipped service allocates it.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 use criterion::{Criterion, criterion_group, criterion_main};
 use jiff::civil::{Date, date};
 use leadqual::domain::profile::ZoneName;

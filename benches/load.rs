@@ -65,11 +65,6 @@ use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Request, Response, Status};
 
-/// The allocator of the `leadqual` binary, so that the servers measured here
-/// allocate as the shipped one does (the echo and the load generator too).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 /// Load generator for leadqual: echo ceiling, validate_only, SQLite,
 /// PostgreSQL and GetLead, measured in one run.
 #[derive(Clone, Debug, Parser)]
@@ -749,30 +744,31 @@ fn print_table(results: &[Named]) {
     println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for r in results {
         match &r.outcome {
-            Outcome::Measured(m) => println!(
-                "| {} | {:.0} | {} | {:.3} | {:.3} | {:.3} | {:.3} | {} | {} | {} | {} | {} | {} |",
-                r.name,
-                m.rate(),
-                echo.map_or("n/a".to_owned(), |e| format!(
-                    "{:.0}%",
-                    100.0 * m.rate() / e
-                )),
-                m.ms(0.5),
-                m.ms(0.9),
-                m.ms(0.99),
-                m.ms(0.999),
-                m.errors_total(),
-                m.peak_rss_kib
-                    .map_or("n/a".to_owned(), |k| format!("{:.1}", k as f64 / 1024.0)),
-                m.cpu_per_call_us()
-                    .map_or("n/a".to_owned(), |us| format!("{us:.0}")),
-                m.machine_cpu_per_call_us()
-                    .map_or("n/a".to_owned(), |us| format!("{us:.0}")),
-                m.machine_cpu_per_call_us()
-                    .map_or("n/a".to_owned(), |us| format!("{:.0}", cpus * 1e6 / us)),
-                m.disk_per_call_kib()
-                    .map_or("n/a".to_owned(), |k| format!("{k:.1}")),
-            ),
+            Outcome::Measured(m) => {
+                let machine_us = m.machine_cpu_per_call_us();
+                println!(
+                    "| {} | {:.0} | {} | {:.3} | {:.3} | {:.3} | {:.3} | {} | {} | {} | {} | {} | {} |",
+                    r.name,
+                    m.rate(),
+                    echo.map_or("n/a".to_owned(), |e| format!(
+                        "{:.0}%",
+                        100.0 * m.rate() / e
+                    )),
+                    m.ms(0.5),
+                    m.ms(0.9),
+                    m.ms(0.99),
+                    m.ms(0.999),
+                    m.errors_total(),
+                    m.peak_rss_kib
+                        .map_or("n/a".to_owned(), |k| format!("{:.1}", k as f64 / 1024.0)),
+                    m.cpu_per_call_us()
+                        .map_or("n/a".to_owned(), |us| format!("{us:.0}")),
+                    machine_us.map_or("n/a".to_owned(), |us| format!("{us:.0}")),
+                    machine_us.map_or("n/a".to_owned(), |us| format!("{:.0}", cpus * 1e6 / us)),
+                    m.disk_per_call_kib()
+                        .map_or("n/a".to_owned(), |k| format!("{k:.1}")),
+                )
+            }
             Outcome::Skipped(note) => {
                 println!("| {} | skipped: {note} | | | | | | | | | | | |", r.name)
             }
@@ -990,9 +986,9 @@ async fn start_echo(plan: Arc<Plan>) -> anyhow::Result<Started> {
     serve_echo(plan, Echo { reads: None }, Database::None).await
 }
 
-/// The echo with one point read per call from a SQLite table of
-/// `--seed-leads` rows, through sqlx on as many connections as leadqual
-/// reads with, each lent to one call at a time as leadqual lends them.
+/// The echo with one point read per call from a SQLite table of one row per
+/// lead id the calls use (`--lead-ids`), through sqlx on as many connections
+/// as leadqual reads with, each lent to one call at a time as leadqual lends them.
 /// Every query of leadqual's SQLite backend pays at least this: the
 /// hand-off to and from the connection's worker thread, and one B-tree walk.
 async fn start_read_floor(plan: Arc<Plan>) -> anyhow::Result<Started> {
@@ -1021,7 +1017,7 @@ async fn start_read_floor(plan: Arc<Plan>) -> anyhow::Result<Started> {
     .await?;
     drop(setup);
     let mut connections = Vec::new();
-    for _ in 0..ECHO_READERS {
+    for _ in 0..leadqual::storage::sqlite::READERS {
         connections.push(tokio::sync::Mutex::new(
             options.clone().read_only(true).connect().await?,
         ));
@@ -1362,9 +1358,6 @@ struct PointReads {
     connections: Vec<tokio::sync::Mutex<sqlx::SqliteConnection>>,
     next: AtomicU64,
 }
-
-/// As many as leadqual's SQLite backend reads with.
-const ECHO_READERS: usize = 4;
 
 impl PointReads {
     /// The stored facts of `lead_id`, read by primary key.

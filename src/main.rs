@@ -4,11 +4,6 @@ use leadqual::configuration::{Cli, Command, KeysArgs, KeysCommand};
 use leadqual::startup::{Application, Settings, TlsFiles, shutdown_signal};
 use leadqual::{storage, telemetry};
 
-/// A call allocates many small strings and buffers (evidence, JSON, HTTP/2
-/// frames); mimalloc serves them with far less locking than glibc's malloc.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();

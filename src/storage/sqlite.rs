@@ -831,7 +831,7 @@ async fn write_qualifications(
 }
 
 /// Read connections of a file database.
-const READERS: usize = 4;
+pub const READERS: usize = 4;
 
 /// A fixed set of open connections, each lent to one caller at a time.
 /// sqlx's own pool pings every connection handed back, one more round trip
