@@ -8,11 +8,22 @@ use jiff::Timestamp;
 use jiff::civil::Date;
 
 use super::{
-    ApiKeyRecord, AuditEvent, AuditKind, OverrideRecord, ProfileVersion, StoredLead,
-    StoredLeadView, VerdictRecord,
+    ApiKeyRecord, AuditEvent, AuditKind, OverrideRecord, ProfileVersion, StorageError,
+    StorageResult, StoredLead, StoredLeadView, VerdictRecord,
 };
 use crate::domain::access::Role;
 use crate::domain::{Criterion, Evaluation, Facts, Outcome, Profile, Signal, SignalStatus, Stage};
+
+/// A record from its stored row; a row that cannot be read is corrupt, not a
+/// reason to retry.
+pub fn decode<R, T: TryFrom<R, Error = anyhow::Error>>(row: R) -> StorageResult<T> {
+    T::try_from(row).map_err(StorageError::Corrupt)
+}
+
+/// Records from their stored rows (see [`decode`]).
+pub fn decode_all<R, T: TryFrom<R, Error = anyhow::Error>>(rows: Vec<R>) -> StorageResult<Vec<T>> {
+    rows.into_iter().map(decode).collect()
+}
 
 /// Timestamp as stored: microsecond precision, UTC, fixed width.
 pub fn ts_to_text(ts: Timestamp) -> String {
@@ -67,6 +78,43 @@ impl TryFrom<LeadRow> for StoredLead {
     }
 }
 
+/// What a qualification starts from: the id of the verdict stored under its
+/// request id, and the lead if it exists (its columns are all null if not).
+pub struct ContextRow {
+    pub replay_id: Option<String>,
+    pub lead: Option<LeadRow>,
+}
+
+impl<'r, R: sqlx::Row> sqlx::FromRow<'r, R> for ContextRow
+where
+    &'r str: sqlx::ColumnIndex<R>,
+    Option<String>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    LeadRow: sqlx::FromRow<'r, R>,
+{
+    fn from_row(row: &'r R) -> sqlx::Result<Self> {
+        let lead_id: Option<String> = row.try_get("lead_id")?;
+        Ok(ContextRow {
+            replay_id: row.try_get("replay_id")?,
+            lead: lead_id.map(|_| LeadRow::from_row(row)).transpose()?,
+        })
+    }
+}
+
+/// A verdict as its document and the JSON array of its signals.
+#[derive(sqlx::FromRow)]
+pub struct VerdictRow {
+    pub verdict: String,
+    pub signals: String,
+}
+
+impl TryFrom<VerdictRow> for VerdictRecord {
+    type Error = anyhow::Error;
+
+    fn try_from(row: VerdictRow) -> anyhow::Result<Self> {
+        verdict_from_parts(&row.verdict, &row.signals, None)
+    }
+}
+
 /// A verdict as the queries hand it over: its row as one JSON document and
 /// its signals as a JSON array beside it, so that a verdict is one row of
 /// one query.
@@ -114,14 +162,8 @@ fn bool_or_int<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<bool
     deserializer.deserialize_any(Flag)
 }
 
-/// A verdict from its JSON document and the JSON array of its signals (see
-/// the backends' `verdict_json!` and `signals_json!`).
-pub fn verdict_from_json(verdict: &str, signals: &str) -> anyhow::Result<VerdictRecord> {
-    verdict_from_parts(verdict, signals, None)
-}
-
-/// As [`verdict_from_json`], with `facts` standing in for a document that
-/// leaves them out.
+/// A verdict from its JSON document and the JSON array of its signals, with
+/// `facts` standing in for a document that leaves them out.
 fn verdict_from_parts(
     verdict: &str,
     signals: &str,
@@ -177,7 +219,7 @@ fn verdict_from_parts(
 }
 
 /// A lead with, as JSON, its latest verdict with its signals and its newest
-/// override (see the backends' `lead_view_columns!`).
+/// override (see `sql::Columns::lead_view`).
 #[derive(sqlx::FromRow)]
 pub struct LeadViewRow {
     #[sqlx(flatten)]

@@ -1,9 +1,11 @@
-//! Persistence: one trait, one implementation per backend (SQLite,
-//! PostgreSQL), each with its own migrations. The rest of the program sees
-//! only [`Storage`].
+//! Persistence: one trait, [`Storage`], which the rest of the program sees.
+//! Its queries are written once (`sql`), for a small dialect per backend;
+//! each backend (SQLite, PostgreSQL) brings its own connections, migrations
+//! and tuned write path for qualifications.
 
 mod codec;
 pub mod postgres;
+mod sql;
 pub mod sqlite;
 
 use std::sync::Arc;
@@ -202,63 +204,9 @@ pub struct LeadFilter {
     pub outcome: Option<Outcome>,
 }
 
-/// Appends a lead page's conditions to a query that ends in `WHERE tenant = `:
-/// the tenant, the filters, the cursor, the order and the limit.
-fn push_lead_page<'args, DB>(
-    query: &mut sqlx::QueryBuilder<'args, DB>,
-    tenant: &'args str,
-    filter: LeadFilter,
-    after: Option<&'args str>,
-    limit: i64,
-) where
-    DB: sqlx::Database,
-    &'args str: sqlx::Encode<'args, DB> + sqlx::Type<DB>,
-    i64: sqlx::Encode<'args, DB> + sqlx::Type<DB>,
-{
-    query.push_bind(tenant);
-    if let Some(stage) = filter.stage {
-        query.push(" AND stage = ").push_bind(stage.code());
-    }
-    if let Some(outcome) = filter.outcome {
-        query
-            .push(" AND latest_outcome = ")
-            .push_bind(outcome.code());
-    }
-    if let Some(after) = after {
-        query.push(" AND lead_id > ").push_bind(after);
-    }
-    query.push(" ORDER BY lead_id LIMIT ").push_bind(limit);
-}
-
-/// Appends an audit page's conditions to a query that ends in
-/// `WHERE tenant = `: the tenant, the filters, the cursor, the order and the
-/// limit.
-fn push_audit_page<'args, DB>(
-    query: &mut sqlx::QueryBuilder<'args, DB>,
-    tenant: &'args str,
-    filter: &'args AuditFilter,
-    before: Option<i64>,
-    limit: i64,
-) where
-    DB: sqlx::Database,
-    &'args str: sqlx::Encode<'args, DB> + sqlx::Type<DB>,
-    i64: sqlx::Encode<'args, DB> + sqlx::Type<DB>,
-{
-    query.push_bind(tenant);
-    if let Some(kind) = filter.kind {
-        query.push(" AND kind = ").push_bind(kind.code());
-    }
-    if let Some(lead_id) = &filter.lead_id {
-        query.push(" AND lead_id = ").push_bind(lead_id.as_str());
-    }
-    if let Some(before) = before {
-        query.push(" AND seq < ").push_bind(before);
-    }
-    query.push(" ORDER BY seq DESC LIMIT ").push_bind(limit);
-}
-
-/// What storage can fail with. The expected failures are variants; anything
-/// else is `Unavailable` with its cause.
+/// What storage can fail with. The expected failures are variants; a stored
+/// row that cannot be read is `Corrupt`; anything else is `Unavailable` with
+/// its cause.
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
     /// The lead changed since it was read (another qualification won).
@@ -270,21 +218,30 @@ pub enum StorageError {
     /// The profile version already exists (another update won).
     #[error("the profile version already exists")]
     ProfileVersionTaken,
+    /// A stored row cannot be read back: retrying will not help.
+    #[error("a stored record is unreadable: {0:#}")]
+    Corrupt(anyhow::Error),
     #[error("storage failed: {0:#}")]
     Unavailable(#[from] anyhow::Error),
 }
 
 impl From<sqlx::Error> for StorageError {
     fn from(err: sqlx::Error) -> Self {
-        StorageError::Unavailable(err.into())
+        match err {
+            sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) => {
+                StorageError::Corrupt(err.into())
+            }
+            other => StorageError::Unavailable(other.into()),
+        }
     }
 }
 
 pub type StorageResult<T> = Result<T, StorageError>;
 
-/// The storage the application runs on.
+/// The storage the application runs on: leads, verdicts and profiles; keys,
+/// overrides and the audit trail.
 #[async_trait]
-pub trait Storage: AccessStorage {
+pub trait Storage: Send + Sync + 'static {
     /// The lead with its merged facts, if it was ever qualified.
     async fn get_lead(&self, tenant: &str, lead_id: &str) -> StorageResult<Option<StoredLead>>;
 
@@ -369,11 +326,7 @@ pub trait Storage: AccessStorage {
         before: Option<i64>,
         limit: i64,
     ) -> StorageResult<Vec<ProfileVersion>>;
-}
 
-/// Keys, overrides and the audit trail.
-#[async_trait]
-pub trait AccessStorage: Send + Sync + 'static {
     /// A key by its public id, in any tenant (ids are unique).
     async fn find_api_key(&self, key_id: &str) -> StorageResult<Option<ApiKeyRecord>>;
 
@@ -428,12 +381,12 @@ pub trait AccessStorage: Send + Sync + 'static {
 /// `sqlite::memory:` or a plain file path for SQLite.
 pub async fn connect(database_url: &str) -> anyhow::Result<Arc<dyn Storage>> {
     if database_url.starts_with("postgres://") || database_url.starts_with("postgresql://") {
-        Ok(Arc::new(
-            postgres::PostgresStorage::connect(database_url).await?,
-        ))
+        Ok(Arc::new(sql::SqlStorage::new(
+            postgres::PostgresBackend::connect(database_url).await?,
+        )))
     } else {
-        Ok(Arc::new(
-            sqlite::SqliteStorage::connect(database_url).await?,
-        ))
+        Ok(Arc::new(sql::SqlStorage::new(
+            sqlite::SqliteBackend::connect(database_url).await?,
+        )))
     }
 }

@@ -1,0 +1,292 @@
+//! Group commit: the qualifications that queue while one transaction is
+//! being synced are written together in the next, in a handful of
+//! statements.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use anyhow::Context;
+use sqlx::{Connection, QueryBuilder, Sqlite, Transaction};
+use tokio::sync::{mpsc, oneshot};
+
+use super::connections::Connections;
+use crate::domain::{Criterion, Stage};
+use crate::storage::codec::{self, SignalRow};
+use crate::storage::sql::Dialect;
+use crate::storage::{NewQualification, StorageError, StorageResult, VerdictRecord};
+
+/// A qualification waiting for the group commit, and who to tell.
+pub struct CommitJob {
+    pub qualification: NewQualification,
+    pub done: oneshot::Sender<StorageResult<VerdictRecord>>,
+}
+
+/// Most qualifications committed in one transaction.
+const MAX_GROUP: usize = 128;
+
+/// Starts the committer on a thread of its own: it waits on the writer's
+/// worker thread several times per group, and there it resumes at once
+/// instead of queueing behind request tasks on the shared runtime.
+pub fn start(writer: Arc<Connections>) -> anyhow::Result<mpsc::Sender<CommitJob>> {
+    let (commits, jobs) = mpsc::channel(4 * MAX_GROUP);
+    let committer = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the SQLite committer's runtime")?;
+    std::thread::Builder::new()
+        .name("leadqual-commit".into())
+        .spawn(move || committer.block_on(group_committer(writer, jobs)))
+        .context("cannot start the SQLite committer thread")?;
+    Ok(commits)
+}
+
+/// Group commit: qualifications queued while the previous transaction was
+/// being synced are written together in one transaction (one fsync). Every
+/// caller is answered only after the commit; if the commit fails, all of the
+/// group fail and nothing of it is stored.
+async fn group_committer(writer: Arc<Connections>, mut jobs: mpsc::Receiver<CommitJob>) {
+    let mut batch = Vec::with_capacity(MAX_GROUP);
+    while jobs.recv_many(&mut batch, MAX_GROUP).await > 0 {
+        match commit_group(&writer, &batch).await {
+            Ok(results) => {
+                for (job, result) in batch.drain(..).zip(results) {
+                    let _ = job.done.send(result.map(|()| job.qualification.verdict));
+                }
+            }
+            Err(err) => {
+                let message = format!("{err:#}");
+                tracing::error!(error = %message, size = batch.len(), "group commit failed");
+                for job in batch.drain(..) {
+                    let _ = job.done.send(Err(StorageError::Unavailable(anyhow::anyhow!(
+                        "commit failed: {message}"
+                    ))));
+                }
+            }
+        }
+    }
+}
+
+/// Writes a group in a handful of statements whatever its size: every
+/// statement is a round trip to sqlx's worker thread, which cost more than
+/// SQLite's own work when each qualification had statements of its own.
+///
+/// The transaction takes the write lock first (`BEGIN IMMEDIATE`), so the
+/// leads' revisions and the request ids read inside it stay true until the
+/// commit; the conflicts (`LeadChanged`, `DuplicateRequest`) are decided from
+/// them in queue order, and only the accepted qualifications are written.
+async fn commit_group(
+    writer: &Connections,
+    batch: &[CommitJob],
+) -> anyhow::Result<Vec<StorageResult<()>>> {
+    let mut conn = writer.get().await?;
+    let mut tx = conn.begin_with(Sqlite::BEGIN_WRITE).await?;
+
+    let lead_keys: Vec<[&str; 2]> = batch
+        .iter()
+        .map(|job| {
+            let v = &job.qualification.verdict;
+            [v.tenant.as_str(), v.lead_id.as_str()]
+        })
+        .collect();
+    let revisions: Vec<(String, String, i64)> = sqlx::query_as(
+        "SELECT l.tenant, l.lead_id, l.revision FROM json_each(?) AS j \
+         JOIN leads AS l ON l.tenant = j.value ->> 0 AND l.lead_id = j.value ->> 1",
+    )
+    .bind(serde_json::to_string(&lead_keys)?)
+    .fetch_all(&mut *tx)
+    .await?;
+    let request_keys: Vec<[&str; 2]> = batch
+        .iter()
+        .filter_map(|job| {
+            let v = &job.qualification.verdict;
+            Some([v.tenant.as_str(), v.request_id.as_deref()?])
+        })
+        .collect();
+    let taken: Vec<(String, String)> = if request_keys.is_empty() {
+        Vec::new()
+    } else {
+        sqlx::query_as(
+            "SELECT v.tenant, v.request_id FROM json_each(?) AS j \
+             JOIN verdicts AS v ON v.tenant = j.value ->> 0 AND v.request_id = j.value ->> 1",
+        )
+        .bind(serde_json::to_string(&request_keys)?)
+        .fetch_all(&mut *tx)
+        .await?
+    };
+
+    let mut current: HashMap<(&str, &str), i64> = revisions
+        .iter()
+        .map(|(tenant, lead_id, revision)| ((tenant.as_str(), lead_id.as_str()), *revision))
+        .collect();
+    let mut taken: HashSet<(&str, &str)> = taken
+        .iter()
+        .map(|(tenant, request_id)| (tenant.as_str(), request_id.as_str()))
+        .collect();
+    let mut results = Vec::with_capacity(batch.len());
+    let mut accepted = Vec::with_capacity(batch.len());
+    for job in batch {
+        let q = &job.qualification;
+        let v = &q.verdict;
+        let lead = (v.tenant.as_str(), v.lead_id.as_str());
+        let request = v.request_id.as_deref().map(|r| (v.tenant.as_str(), r));
+        if current.get(&lead).copied() != q.expected_revision {
+            results.push(Err(StorageError::LeadChanged));
+        } else if request.is_some_and(|r| taken.contains(&r)) {
+            results.push(Err(StorageError::DuplicateRequest));
+        } else {
+            current.insert(lead, v.seq);
+            taken.extend(request);
+            accepted.push(q);
+            results.push(Ok(()));
+        }
+    }
+    if !accepted.is_empty() {
+        write_qualifications(&mut tx, &accepted).await?;
+    }
+    tx.commit().await?;
+    Ok(results)
+}
+
+/// What one accepted qualification writes, prepared once for its lead, its
+/// verdict and its signal rows.
+struct Prepared<'a> {
+    q: &'a NewQualification,
+    /// The merged facts as stored, for the lead and the verdict alike.
+    facts: String,
+    at: String,
+    signals: Vec<SignalRow>,
+    signals_json: String,
+}
+
+/// Leads or verdicts per statement, largest first (9 and 14 values a row).
+const ROW_CHUNKS: [usize; 3] = [16, 4, 1];
+
+/// Signal rows per statement, largest first (12 values a row; SQLite takes
+/// up to 32,766 per statement): 16 qualifications, 4, 1.
+const SIGNAL_CHUNKS: [usize; 3] = [
+    16 * Criterion::COUNT,
+    4 * Criterion::COUNT,
+    Criterion::COUNT,
+];
+
+/// `rows` cut into pieces of the given sizes, largest first (the last may be
+/// smaller than all), so that every statement written for a piece has one of
+/// a few shapes and stays prepared whatever the group's size.
+fn fixed_chunks<T>(mut rows: &[T], sizes: [usize; 3]) -> Vec<&[T]> {
+    let mut chunks = Vec::new();
+    while !rows.is_empty() {
+        let n = sizes
+            .into_iter()
+            .find(|&n| n <= rows.len())
+            .unwrap_or(rows.len());
+        let (chunk, rest) = rows.split_at(n);
+        chunks.push(chunk);
+        rows = rest;
+    }
+    chunks
+}
+
+/// Writes accepted qualifications: leads, verdicts and signals, each in a few
+/// multi-row statements. Rows are bound as plain values: passing them as a
+/// JSON array would make SQLite parse each row once per column.
+async fn write_qualifications(
+    tx: &mut Transaction<'_, Sqlite>,
+    accepted: &[&NewQualification],
+) -> anyhow::Result<()> {
+    let prepared: Vec<Prepared> = accepted
+        .iter()
+        .map(|q| {
+            let signals = codec::signal_rows(&q.verdict);
+            Prepared {
+                q,
+                facts: q.verdict.facts.to_json(),
+                at: codec::ts_to_text(q.verdict.evaluated_at),
+                signals_json: codec::signals_json(&signals),
+                signals,
+            }
+        })
+        .collect();
+
+    for chunk in fixed_chunks(&prepared, ROW_CHUNKS) {
+        let mut upsert = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO leads (tenant, lead_id, stage, facts, revision, latest_verdict_id, \
+             latest_outcome, created_at, updated_at) ",
+        );
+        upsert.push_values(chunk, |mut b, p| {
+            let v = &p.q.verdict;
+            b.push_bind(v.tenant.as_str())
+                .push_bind(v.lead_id.as_str())
+                .push_bind(p.q.stage.code())
+                .push_bind(p.facts.as_str())
+                .push_bind(v.seq)
+                .push_bind(v.verdict_id.as_str())
+                .push_bind(v.evaluation.outcome.code())
+                .push_bind(p.at.as_str())
+                .push_bind(p.at.as_str());
+        });
+        upsert.push(
+            " ON CONFLICT (tenant, lead_id) DO UPDATE SET stage = excluded.stage, \
+             facts = excluded.facts, revision = excluded.revision, \
+             latest_verdict_id = excluded.latest_verdict_id, \
+             latest_outcome = excluded.latest_outcome, updated_at = excluded.updated_at",
+        );
+        upsert.build().execute(&mut **tx).await?;
+    }
+    for chunk in fixed_chunks(&prepared, ROW_CHUNKS) {
+        let mut insert = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO verdicts (verdict_id, tenant, lead_id, seq, stage, outcome, score, \
+             profile_version, facts, facts_hash, request_id, evaluated_at, evaluation_date, \
+             signals_json) ",
+        );
+        insert.push_values(chunk, |mut b, p| {
+            let v = &p.q.verdict;
+            b.push_bind(v.verdict_id.as_str())
+                .push_bind(v.tenant.as_str())
+                .push_bind(v.lead_id.as_str())
+                .push_bind(v.seq)
+                .push_bind(v.evaluation.stage.code())
+                .push_bind(v.evaluation.outcome.code())
+                .push_bind(v.evaluation.score)
+                .push_bind(v.profile_version)
+                .push_bind(p.facts.as_str())
+                .push_bind(v.facts_hash.as_str())
+                .push_bind(v.request_id.as_deref())
+                .push_bind(p.at.as_str())
+                .push_bind(v.evaluation_date.to_string())
+                .push_bind(p.signals_json.as_str());
+        });
+        insert.build().execute(&mut **tx).await?;
+    }
+    let signals: Vec<(&Prepared, Stage, &SignalRow)> = prepared
+        .iter()
+        .flat_map(|p| {
+            let stages = p.q.verdict.evaluation.signals.iter().map(|s| s.stage());
+            stages
+                .zip(&p.signals)
+                .map(move |(stage, row)| (p, stage, row))
+        })
+        .collect();
+    for chunk in fixed_chunks(&signals, SIGNAL_CHUNKS) {
+        let mut insert = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO signals (verdict_id, tenant, lead_id, criterion, stage, status, \
+             weight, knockout, evidence, remedy, missing_facts, evaluated_at) ",
+        );
+        insert.push_values(chunk, |mut b, (p, stage, row)| {
+            let v = &p.q.verdict;
+            b.push_bind(v.verdict_id.as_str())
+                .push_bind(v.tenant.as_str())
+                .push_bind(v.lead_id.as_str())
+                .push_bind(row.criterion.as_str())
+                .push_bind(stage.code())
+                .push_bind(row.status.as_str())
+                .push_bind(row.weight)
+                .push_bind(row.knockout)
+                .push_bind(row.evidence.as_str())
+                .push_bind(row.remedy.as_str())
+                .push_bind(row.missing_facts.as_str())
+                .push_bind(p.at.as_str());
+        });
+        insert.build().execute(&mut **tx).await?;
+    }
+    Ok(())
+}

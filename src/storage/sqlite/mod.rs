@@ -1,0 +1,171 @@
+//! SQLite backend: one file in WAL mode. Writes go through a single
+//! connection, so qualifications never fight over SQLite's write lock, and
+//! qualifications are committed in groups; reads use connections of their
+//! own.
+
+mod checkpointer;
+mod connections;
+mod group_commit;
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use sqlx::error::BoxDynError;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
+use sqlx::{Arguments, Connection, Database, Sqlite, SqliteConnection};
+use tokio::sync::{mpsc, oneshot, watch};
+
+use self::connections::{Connections, Lease};
+use self::group_commit::CommitJob;
+use super::sql::{Backend, Bind, Dialect, StoredRow};
+use super::{NewQualification, StorageError, StorageResult, VerdictRecord};
+
+/// Read connections of a file database.
+pub const READERS: usize = 4;
+
+impl Dialect for Sqlite {
+    // Timestamps and JSON are stored as text already.
+    fn timestamp(column: &str) -> String {
+        column.to_owned()
+    }
+
+    fn text(column: &str) -> String {
+        column.to_owned()
+    }
+
+    fn json_object(pairs: &str) -> String {
+        format!("json_object({pairs})")
+    }
+
+    const TIMESTAMP: &'static str = "";
+    const JSON: &'static str = "";
+    // Takes the write lock up front, so that what the transaction read stays
+    // true until it commits.
+    const BEGIN_WRITE: &'static str = "BEGIN IMMEDIATE";
+
+    fn bind<'q>(
+        args: &mut <Self as Database>::Arguments<'q>,
+        value: impl Bind<'q>,
+    ) -> Result<(), BoxDynError> {
+        args.add(value)
+    }
+
+    async fn fetch_all<'a, 'q: 'a, O: StoredRow>(
+        conn: &'a mut SqliteConnection,
+        sql: &'a str,
+        args: <Self as Database>::Arguments<'q>,
+    ) -> sqlx::Result<Vec<O>> {
+        sqlx::query_as_with(sql, args).fetch_all(conn).await
+    }
+
+    async fn fetch_optional<'a, 'q: 'a, O: StoredRow>(
+        conn: &'a mut SqliteConnection,
+        sql: &'a str,
+        args: <Self as Database>::Arguments<'q>,
+    ) -> sqlx::Result<Option<O>> {
+        sqlx::query_as_with(sql, args).fetch_optional(conn).await
+    }
+
+    async fn execute<'a, 'q: 'a>(
+        conn: &'a mut SqliteConnection,
+        sql: &'a str,
+        args: <Self as Database>::Arguments<'q>,
+    ) -> sqlx::Result<u64> {
+        Ok(sqlx::query_with(sql, args)
+            .execute(conn)
+            .await?
+            .rows_affected())
+    }
+}
+
+/// Connections to one SQLite file and its group committer.
+pub struct SqliteBackend {
+    reader: Arc<Connections>,
+    writer: Arc<Connections>,
+    commits: mpsc::Sender<CommitJob>,
+    /// Dropped with the storage, which ends the checkpointer.
+    _stop_checkpoints: watch::Sender<()>,
+}
+
+impl SqliteBackend {
+    /// Opens (creating if needed) the database at `url` — `sqlite://PATH`,
+    /// `sqlite::memory:` or a plain path — and runs the migrations.
+    pub async fn connect(url: &str) -> anyhow::Result<Self> {
+        let options = if url.starts_with("sqlite:") {
+            SqliteConnectOptions::from_str(url)
+                .with_context(|| format!("invalid SQLite database URL {url:?}"))?
+        } else {
+            SqliteConnectOptions::new().filename(url)
+        };
+        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+        let options = options
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10))
+            // Statement journals (every multi-row write keeps one, to undo
+            // itself should it fail half way) in memory, not in temp files.
+            .pragma("temp_store", "memory");
+        let open = |what| format!("cannot open SQLite database {url:?} ({what})");
+        // Checkpoints run in the background (below); the automatic one is
+        // only the backstop should the WAL still grow large.
+        let writer = Connections::open(&options.clone().pragma("wal_autocheckpoint", "16000"), 1)
+            .await
+            .with_context(|| open("writer"))?;
+        sqlx::migrate!("migrations/sqlite")
+            .run_direct(&mut *writer.get().await?)
+            .await
+            .context("cannot migrate the SQLite database")?;
+        // An in-memory database exists per connection: share the writer.
+        let reader = if in_memory {
+            writer.clone()
+        } else {
+            Connections::open(&options.clone().read_only(true), READERS)
+                .await
+                .with_context(|| open("readers"))?
+        };
+        let commits = group_commit::start(writer.clone())?;
+        let (stop_checkpoints, stopped) = watch::channel(());
+        if !in_memory {
+            let connection = SqliteConnection::connect_with(&options)
+                .await
+                .with_context(|| open("checkpointer"))?;
+            tokio::spawn(checkpointer::run(connection, stopped));
+        }
+        Ok(Self {
+            reader,
+            writer,
+            commits,
+            _stop_checkpoints: stop_checkpoints,
+        })
+    }
+}
+
+impl Backend for SqliteBackend {
+    type Db = Sqlite;
+    type Conn<'a> = Lease<'a>;
+
+    async fn reader(&self) -> StorageResult<Lease<'_>> {
+        self.reader.get().await
+    }
+
+    async fn writer(&self) -> StorageResult<Lease<'_>> {
+        self.writer.get().await
+    }
+
+    async fn commit_qualification(&self, q: NewQualification) -> StorageResult<VerdictRecord> {
+        let stopped = |what| StorageError::Unavailable(anyhow::anyhow!("the SQLite writer {what}"));
+        let (done, outcome) = oneshot::channel();
+        self.commits
+            .send(CommitJob {
+                qualification: q,
+                done,
+            })
+            .await
+            .map_err(|_| stopped("stopped"))?;
+        outcome.await.map_err(|_| stopped("stopped mid-commit"))?
+    }
+}
