@@ -45,6 +45,10 @@ impl From<AppError> for Status {
                 tracing::error!(error = %format!("{cause:#}"), "storage failed");
                 Status::unavailable("storage is unavailable; nothing was stored, retry the call")
             }
+            AppError::Storage(StorageError::Corrupt(cause)) => {
+                tracing::error!(error = %format!("{cause:#}"), "stored record unreadable");
+                Status::internal("a stored record is unreadable")
+            }
             AppError::Storage(other) => {
                 tracing::error!(error = %other, "unexpected storage conflict");
                 Status::aborted(format!("{other}; retry the call"))

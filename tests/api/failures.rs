@@ -12,7 +12,10 @@ use tonic::Code;
 use crate::backend_tests;
 use crate::helpers::{Backend, assert_code, qualify_request, spawn_app};
 
-backend_tests!(a_failed_write_acknowledges_nothing_and_a_retry_stores_once);
+backend_tests!(
+    a_failed_write_acknowledges_nothing_and_a_retry_stores_once,
+    a_stored_row_that_cannot_be_read_is_an_internal_error
+);
 
 /// Makes every write of a signal of lead `doomed` fail, as a full disk or a
 /// lost connection would, inside the transaction that stores its verdict.
@@ -120,4 +123,33 @@ async fn a_failed_write_acknowledges_nothing_and_a_retry_stores_once(backend: Ba
     // The writer took no harm: other leads still qualify.
     app.qualify(request("after")).await;
     assert!(app.lead("after").await.is_ok());
+}
+
+async fn a_stored_row_that_cannot_be_read_is_an_internal_error(backend: Backend) {
+    let mut app = spawn_app(backend).await;
+    app.qualify(request("damaged")).await;
+    app.qualify(request("intact")).await;
+    app.database
+        .execute("UPDATE leads SET stage = 'NO_SUCH_STAGE' WHERE lead_id = 'damaged'")
+        .await;
+
+    let status = app.lead("damaged").await.expect_err("an unreadable lead");
+    assert_eq!(status.code(), Code::Internal, "{status:?}");
+    assert!(
+        !status.message().contains("retry"),
+        "retrying cannot repair a stored row: {status:?}"
+    );
+    assert!(
+        !status.message().contains("NO_SUCH_STAGE"),
+        "what is stored stays inside: {status:?}"
+    );
+    // Qualifying the damaged lead reads it too, and stores nothing.
+    let status = app
+        .client
+        .qualify_lead(request("damaged"))
+        .await
+        .expect_err("a lead that cannot be read cannot be qualified");
+    assert_eq!(status.code(), Code::Internal, "{status:?}");
+    assert_eq!(app.all_verdicts("intact").await.len(), 1);
+    assert!(app.lead("intact").await.is_ok(), "other leads still read");
 }
