@@ -1,16 +1,16 @@
 //! Row shapes and conversions shared by both backends. Enums are stored by
 //! their wire code (`MEETING_DISRUPTIONS`, `FIRED`, …) so that signals can be
 //! queried with plain SQL; timestamps travel as fixed-width RFC 3339 text
-//! (`2026-11-23T15:04:05.123456Z`), which sorts correctly as text.
+//! (`2026-11-23T15:04:05.123456Z`), which sorts correctly as text. Records
+//! read seldom (keys, profiles, overrides, audit events) are read as one JSON
+//! document per row; the hot paths read leads and verdicts as columns.
 
 use anyhow::{Context, anyhow};
 use jiff::Timestamp;
 use jiff::civil::Date;
+use serde::{Deserialize, Deserializer};
 
-use super::{
-    ApiKeyRecord, AuditEvent, AuditKind, OverrideRecord, ProfileVersion, StorageError,
-    StorageResult, StoredLead, StoredLeadView, VerdictRecord,
-};
+use super::{StorageError, StorageResult, StoredLead, StoredLeadView, VerdictRecord};
 use crate::domain::access::Role;
 use crate::domain::{Criterion, Evaluation, Facts, Outcome, Profile, Signal, SignalStatus, Stage};
 
@@ -20,9 +20,11 @@ pub fn decode<R, T: TryFrom<R, Error = anyhow::Error>>(row: R) -> StorageResult<
     T::try_from(row).map_err(StorageError::Corrupt)
 }
 
-/// Records from their stored rows (see [`decode`]).
-pub fn decode_all<R, T: TryFrom<R, Error = anyhow::Error>>(rows: Vec<R>) -> StorageResult<Vec<T>> {
-    rows.into_iter().map(decode).collect()
+/// A record from the JSON document a query built of its row.
+pub fn decode_doc<T: serde::de::DeserializeOwned>((doc,): (String,)) -> StorageResult<T> {
+    serde_json::from_str(&doc)
+        .with_context(|| format!("stored {} is unreadable", std::any::type_name::<T>()))
+        .map_err(StorageError::Corrupt)
 }
 
 /// Timestamp as stored: microsecond precision, UTC, fixed width.
@@ -30,17 +32,37 @@ pub fn ts_to_text(ts: Timestamp) -> String {
     ts.strftime("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
 }
 
-pub fn ts_from_text(text: &str) -> anyhow::Result<Timestamp> {
+fn ts_from_text(text: &str) -> anyhow::Result<Timestamp> {
     text.parse()
         .with_context(|| format!("stored timestamp {text:?} is not RFC 3339"))
 }
 
-fn stage_from(code: &str) -> anyhow::Result<Stage> {
-    Stage::from_code(code).ok_or_else(|| anyhow!("unknown stored stage {code:?}"))
-}
-
 fn outcome_from(code: &str) -> anyhow::Result<Outcome> {
     Outcome::from_code(code).ok_or_else(|| anyhow!("unknown stored outcome {code:?}"))
+}
+
+/// An outcome stored by its code, in a JSON document.
+pub fn outcome<'de, D: Deserializer<'de>>(d: D) -> Result<Outcome, D::Error> {
+    outcome_from(&String::deserialize(d)?).map_err(serde::de::Error::custom)
+}
+
+/// Roles stored as comma-separated codes, in a JSON document.
+pub fn roles<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Role>, D::Error> {
+    String::deserialize(d)?
+        .split(',')
+        .filter(|r| !r.is_empty())
+        .map(|r| Role::from_code(r).ok_or_else(|| format!("unknown stored role {r:?}")))
+        .collect::<Result<_, _>>()
+        .map_err(serde::de::Error::custom)
+}
+
+/// Roles as stored: comma-separated codes.
+pub fn roles_to_text(roles: &[Role]) -> String {
+    roles.iter().map(|r| r.code()).collect::<Vec<_>>().join(",")
+}
+
+pub fn profile_body(profile: &Profile) -> String {
+    serde_json::to_string(profile).expect("a profile always serialises")
 }
 
 #[derive(sqlx::FromRow)]
@@ -61,7 +83,8 @@ impl TryFrom<LeadRow> for StoredLead {
 
     fn try_from(row: LeadRow) -> anyhow::Result<Self> {
         Ok(StoredLead {
-            stage: stage_from(&row.stage)?,
+            stage: Stage::from_code(&row.stage)
+                .ok_or_else(|| anyhow!("unknown stored stage {:?}", row.stage))?,
             facts: Facts::from_json(&row.facts).context("stored facts are unreadable")?,
             latest_outcome: row
                 .latest_outcome
@@ -118,14 +141,15 @@ impl TryFrom<VerdictRow> for VerdictRecord {
 /// A verdict as the queries hand it over: its row as one JSON document and
 /// its signals as a JSON array beside it, so that a verdict is one row of
 /// one query.
-#[derive(serde::Deserialize)]
+#[derive(Deserialize)]
 struct VerdictDoc {
     verdict_id: String,
     tenant: String,
     lead_id: String,
     seq: i64,
-    stage: String,
-    outcome: String,
+    stage: Stage,
+    #[serde(deserialize_with = "outcome")]
+    outcome: Outcome,
     score: i32,
     profile_version: i64,
     /// The merged facts, as the JSON text stored; left out of a lead view,
@@ -134,32 +158,8 @@ struct VerdictDoc {
     facts: Option<String>,
     facts_hash: String,
     request_id: Option<String>,
-    evaluated_at: String,
-    evaluation_date: String,
-}
-
-fn bool_or_int<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {
-    struct Flag;
-    impl serde::de::Visitor<'_> for Flag {
-        type Value = bool;
-
-        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-            f.write_str("a boolean, 0 or 1")
-        }
-
-        fn visit_bool<E: serde::de::Error>(self, b: bool) -> Result<bool, E> {
-            Ok(b)
-        }
-
-        fn visit_u64<E: serde::de::Error>(self, i: u64) -> Result<bool, E> {
-            Ok(i != 0)
-        }
-
-        fn visit_i64<E: serde::de::Error>(self, i: i64) -> Result<bool, E> {
-            Ok(i != 0)
-        }
-    }
-    deserializer.deserialize_any(Flag)
+    evaluated_at: Timestamp,
+    evaluation_date: Date,
 }
 
 /// A verdict from its JSON document and the JSON array of its signals, with
@@ -197,17 +197,14 @@ fn verdict_from_parts(
     signals.sort_by_key(|s| s.criterion.index());
     Ok(VerdictRecord {
         evaluation: Evaluation {
-            stage: stage_from(&doc.stage)?,
-            outcome: outcome_from(&doc.outcome)?,
+            stage: doc.stage,
+            outcome: doc.outcome,
             score: doc.score,
             signals,
         },
         facts,
-        evaluated_at: ts_from_text(&doc.evaluated_at)?,
-        evaluation_date: doc
-            .evaluation_date
-            .parse::<Date>()
-            .with_context(|| format!("stored date {:?} is unreadable", doc.evaluation_date))?,
+        evaluated_at: doc.evaluated_at,
+        evaluation_date: doc.evaluation_date,
         verdict_id: doc.verdict_id,
         tenant: doc.tenant,
         lead_id: doc.lead_id,
@@ -233,14 +230,6 @@ impl TryFrom<LeadViewRow> for StoredLeadView {
     type Error = anyhow::Error;
 
     fn try_from(row: LeadViewRow) -> anyhow::Result<Self> {
-        let latest_override = match row.latest_override {
-            Some(text) => {
-                let doc: OverrideRow =
-                    serde_json::from_str(&text).context("stored override is unreadable")?;
-                Some(doc.try_into()?)
-            }
-            None => None,
-        };
         let lead: StoredLead = row.lead.try_into()?;
         Ok(StoredLeadView {
             // The latest verdict was stored with the lead's current facts.
@@ -251,7 +240,11 @@ impl TryFrom<LeadViewRow> for StoredLeadView {
                 (Some(_), None) => anyhow::bail!("stored verdict without its signals"),
                 (None, _) => None,
             },
-            latest_override,
+            latest_override: row
+                .latest_override
+                .map(|doc| serde_json::from_str(&doc))
+                .transpose()
+                .context("stored override is unreadable")?,
             lead,
         })
     }
@@ -259,18 +252,43 @@ impl TryFrom<LeadViewRow> for StoredLeadView {
 
 /// A signal as stored: a row of `signals`, and an element of a verdict's
 /// `signals_json` array.
-#[derive(serde::Serialize, serde::Deserialize)]
+#[derive(serde::Serialize, Deserialize)]
 pub struct SignalRow {
     pub criterion: String,
     pub status: String,
     pub weight: i32,
-    /// SQLite has no boolean: 0 or 1 when SQLite builds the JSON.
-    #[serde(deserialize_with = "bool_or_int")]
+    /// SQLite has no boolean: 0 or 1 where SQLite built the JSON.
+    #[serde(deserialize_with = "flag")]
     pub knockout: bool,
     pub evidence: String,
     pub remedy: String,
     /// JSON array of fact names, as text.
     pub missing_facts: String,
+}
+
+/// A boolean as JSON holds it: `true`/`false`, or 0/1.
+fn flag<'de, D: Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {
+    struct Flag;
+    impl serde::de::Visitor<'_> for Flag {
+        type Value = bool;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a boolean, 0 or 1")
+        }
+
+        fn visit_bool<E: serde::de::Error>(self, b: bool) -> Result<bool, E> {
+            Ok(b)
+        }
+
+        fn visit_u64<E: serde::de::Error>(self, i: u64) -> Result<bool, E> {
+            Ok(i != 0)
+        }
+
+        fn visit_i64<E: serde::de::Error>(self, i: i64) -> Result<bool, E> {
+            Ok(i != 0)
+        }
+    }
+    deserializer.deserialize_any(Flag)
 }
 
 /// A verdict's signals as the JSON array stored with it.
@@ -295,142 +313,4 @@ pub fn signal_rows(verdict: &VerdictRecord) -> Vec<SignalRow> {
                 .expect("a list of strings always serialises"),
         })
         .collect()
-}
-
-#[derive(sqlx::FromRow)]
-pub struct ProfileRow {
-    pub tenant: String,
-    pub version: i64,
-    pub body: String,
-    pub created_at: String,
-}
-
-impl TryFrom<ProfileRow> for ProfileVersion {
-    type Error = anyhow::Error;
-
-    fn try_from(row: ProfileRow) -> anyhow::Result<Self> {
-        let profile: Profile =
-            serde_json::from_str(&row.body).context("stored profile is unreadable")?;
-        Ok(ProfileVersion {
-            tenant: row.tenant,
-            version: row.version,
-            profile,
-            created_at: ts_from_text(&row.created_at)?,
-        })
-    }
-}
-
-pub fn profile_body(profile: &Profile) -> String {
-    serde_json::to_string(profile).expect("a profile always serialises")
-}
-
-fn optional_ts(text: Option<String>) -> anyhow::Result<Option<Timestamp>> {
-    text.as_deref().map(ts_from_text).transpose()
-}
-
-/// Roles as stored: comma-separated codes.
-pub fn roles_to_text(roles: &[Role]) -> String {
-    roles.iter().map(|r| r.code()).collect::<Vec<_>>().join(",")
-}
-
-#[derive(sqlx::FromRow)]
-pub struct ApiKeyRow {
-    pub key_id: String,
-    pub tenant: String,
-    pub secret_hash: String,
-    pub roles: String,
-    pub description: String,
-    pub created_at: String,
-    pub last_used_at: Option<String>,
-    pub revoked_at: Option<String>,
-}
-
-impl TryFrom<ApiKeyRow> for ApiKeyRecord {
-    type Error = anyhow::Error;
-
-    fn try_from(row: ApiKeyRow) -> anyhow::Result<Self> {
-        let roles = row
-            .roles
-            .split(',')
-            .filter(|r| !r.is_empty())
-            .map(|r| Role::from_code(r).ok_or_else(|| anyhow!("unknown stored role {r:?}")))
-            .collect::<anyhow::Result<_>>()?;
-        Ok(ApiKeyRecord {
-            created_at: ts_from_text(&row.created_at)?,
-            last_used_at: optional_ts(row.last_used_at)?,
-            revoked_at: optional_ts(row.revoked_at)?,
-            key_id: row.key_id,
-            tenant: row.tenant,
-            secret_hash: row.secret_hash,
-            roles,
-            description: row.description,
-        })
-    }
-}
-
-#[derive(sqlx::FromRow, serde::Deserialize)]
-pub struct OverrideRow {
-    pub override_id: String,
-    pub tenant: String,
-    pub lead_id: String,
-    pub outcome: String,
-    pub reason: String,
-    pub author: String,
-    pub actor: String,
-    pub verdict_id: Option<String>,
-    pub created_at: String,
-    pub expires_at: Option<String>,
-}
-
-impl TryFrom<OverrideRow> for OverrideRecord {
-    type Error = anyhow::Error;
-
-    fn try_from(row: OverrideRow) -> anyhow::Result<Self> {
-        Ok(OverrideRecord {
-            outcome: outcome_from(&row.outcome)?,
-            created_at: ts_from_text(&row.created_at)?,
-            expires_at: optional_ts(row.expires_at)?,
-            override_id: row.override_id,
-            tenant: row.tenant,
-            lead_id: row.lead_id,
-            reason: row.reason,
-            author: row.author,
-            actor: row.actor,
-            verdict_id: row.verdict_id,
-        })
-    }
-}
-
-#[derive(sqlx::FromRow)]
-pub struct AuditRow {
-    pub seq: i64,
-    pub event_id: String,
-    pub tenant: String,
-    pub kind: String,
-    pub actor: String,
-    pub lead_id: Option<String>,
-    pub subject: String,
-    pub before_json: String,
-    pub after_json: String,
-    pub created_at: String,
-}
-
-impl TryFrom<AuditRow> for AuditEvent {
-    type Error = anyhow::Error;
-
-    fn try_from(row: AuditRow) -> anyhow::Result<Self> {
-        Ok(AuditEvent {
-            kind: AuditKind::from_code(&row.kind)
-                .ok_or_else(|| anyhow!("unknown stored audit kind {:?}", row.kind))?,
-            created_at: ts_from_text(&row.created_at)?,
-            seq: row.seq,
-            event_id: row.event_id,
-            tenant: row.tenant,
-            actor: row.actor,
-            lead_id: row.lead_id,
-            subject: row.subject,
-            before_json: row.before_json,
-            after_json: row.after_json,
-        })
-    }
 }

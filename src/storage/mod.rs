@@ -4,6 +4,7 @@
 //! and tuned write path for qualifications.
 
 mod codec;
+mod dialect;
 pub mod postgres;
 mod sql;
 pub mod sqlite;
@@ -13,6 +14,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use jiff::Timestamp;
 use jiff::civil::Date;
+use serde::Deserialize;
 
 use crate::domain::access::Role;
 use crate::domain::{Evaluation, Facts, Outcome, Profile, Stage};
@@ -61,7 +63,7 @@ pub struct VerdictRecord {
 }
 
 /// One immutable profile version of a tenant.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 pub struct ProfileVersion {
     pub tenant: String,
     pub version: i64,
@@ -70,12 +72,13 @@ pub struct ProfileVersion {
 }
 
 /// An API key as stored: never the secret, only its hash.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 pub struct ApiKeyRecord {
     pub key_id: String,
     pub tenant: String,
     /// SHA-256 (hex) of the full key.
     pub secret_hash: String,
+    #[serde(deserialize_with = "codec::roles")]
     pub roles: Vec<Role>,
     pub description: String,
     pub created_at: Timestamp,
@@ -84,11 +87,12 @@ pub struct ApiKeyRecord {
 }
 
 /// An outcome set by hand for a lead.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 pub struct OverrideRecord {
     pub override_id: String,
     pub tenant: String,
     pub lead_id: String,
+    #[serde(deserialize_with = "codec::outcome")]
     pub outcome: Outcome,
     pub reason: String,
     pub author: String,
@@ -108,7 +112,8 @@ impl OverrideRecord {
 }
 
 /// What an audit event records.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum AuditKind {
     ProfileUpdated,
     ApiKeyCreated,
@@ -117,13 +122,7 @@ pub enum AuditKind {
 }
 
 impl AuditKind {
-    pub const ALL: [AuditKind; 4] = [
-        AuditKind::ProfileUpdated,
-        AuditKind::ApiKeyCreated,
-        AuditKind::ApiKeyRevoked,
-        AuditKind::VerdictOverridden,
-    ];
-
+    /// The code stored and shown, as serde reads it.
     pub fn code(self) -> &'static str {
         match self {
             AuditKind::ProfileUpdated => "PROFILE_UPDATED",
@@ -132,14 +131,10 @@ impl AuditKind {
             AuditKind::VerdictOverridden => "VERDICT_OVERRIDDEN",
         }
     }
-
-    pub fn from_code(code: &str) -> Option<AuditKind> {
-        AuditKind::ALL.into_iter().find(|k| k.code() == code)
-    }
 }
 
 /// One append-only audit record.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 pub struct AuditEvent {
     /// Storage order; 0 for an event not stored yet.
     pub seq: i64,

@@ -6,13 +6,12 @@
 use std::time::Duration;
 
 use anyhow::Context;
-use sqlx::error::BoxDynError;
 use sqlx::pool::PoolConnection;
-use sqlx::postgres::{PgConnection, PgPoolOptions};
-use sqlx::{Arguments, Database, PgPool, Postgres};
+use sqlx::postgres::PgPoolOptions;
+use sqlx::{PgPool, Postgres};
 
 use super::codec;
-use super::sql::{Backend, Bind, Dialect, StoredRow};
+use super::dialect::{Backend, Dialect, run_with_sqlx};
 use super::{NewQualification, StorageError, StorageResult, VerdictRecord};
 
 impl Dialect for Postgres {
@@ -24,6 +23,10 @@ impl Dialect for Postgres {
         format!("{column}::text")
     }
 
+    fn json(column: &str) -> String {
+        column.to_owned()
+    }
+
     fn json_object(pairs: &str) -> String {
         format!("json_build_object({pairs})::text")
     }
@@ -32,39 +35,7 @@ impl Dialect for Postgres {
     const JSON: &'static str = "::jsonb";
     const BEGIN_WRITE: &'static str = "BEGIN";
 
-    fn bind<'q>(
-        args: &mut <Self as Database>::Arguments<'q>,
-        value: impl Bind<'q>,
-    ) -> Result<(), BoxDynError> {
-        args.add(value)
-    }
-
-    async fn fetch_all<'a, 'q: 'a, O: StoredRow>(
-        conn: &'a mut PgConnection,
-        sql: &'a str,
-        args: <Self as Database>::Arguments<'q>,
-    ) -> sqlx::Result<Vec<O>> {
-        sqlx::query_as_with(sql, args).fetch_all(conn).await
-    }
-
-    async fn fetch_optional<'a, 'q: 'a, O: StoredRow>(
-        conn: &'a mut PgConnection,
-        sql: &'a str,
-        args: <Self as Database>::Arguments<'q>,
-    ) -> sqlx::Result<Option<O>> {
-        sqlx::query_as_with(sql, args).fetch_optional(conn).await
-    }
-
-    async fn execute<'a, 'q: 'a>(
-        conn: &'a mut PgConnection,
-        sql: &'a str,
-        args: <Self as Database>::Arguments<'q>,
-    ) -> sqlx::Result<u64> {
-        Ok(sqlx::query_with(sql, args)
-            .execute(conn)
-            .await?
-            .rows_affected())
-    }
+    run_with_sqlx!();
 }
 
 /// A pool of connections to one PostgreSQL database.

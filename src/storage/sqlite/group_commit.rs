@@ -12,7 +12,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::connections::Connections;
 use crate::domain::{Criterion, Stage};
 use crate::storage::codec::{self, SignalRow};
-use crate::storage::sql::Dialect;
+use crate::storage::dialect::Dialect;
 use crate::storage::{NewQualification, StorageError, StorageResult, VerdictRecord};
 
 /// A qualification waiting for the group commit, and who to tell.

@@ -12,14 +12,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use sqlx::error::BoxDynError;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
-use sqlx::{Arguments, Connection, Database, Sqlite, SqliteConnection};
+use sqlx::{Connection, Sqlite, SqliteConnection};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use self::connections::{Connections, Lease};
 use self::group_commit::CommitJob;
-use super::sql::{Backend, Bind, Dialect, StoredRow};
+use super::dialect::{Backend, Dialect, run_with_sqlx};
 use super::{NewQualification, StorageError, StorageResult, VerdictRecord};
 
 /// Read connections of a file database.
@@ -35,6 +34,10 @@ impl Dialect for Sqlite {
         column.to_owned()
     }
 
+    fn json(column: &str) -> String {
+        format!("json({column})")
+    }
+
     fn json_object(pairs: &str) -> String {
         format!("json_object({pairs})")
     }
@@ -45,39 +48,7 @@ impl Dialect for Sqlite {
     // true until it commits.
     const BEGIN_WRITE: &'static str = "BEGIN IMMEDIATE";
 
-    fn bind<'q>(
-        args: &mut <Self as Database>::Arguments<'q>,
-        value: impl Bind<'q>,
-    ) -> Result<(), BoxDynError> {
-        args.add(value)
-    }
-
-    async fn fetch_all<'a, 'q: 'a, O: StoredRow>(
-        conn: &'a mut SqliteConnection,
-        sql: &'a str,
-        args: <Self as Database>::Arguments<'q>,
-    ) -> sqlx::Result<Vec<O>> {
-        sqlx::query_as_with(sql, args).fetch_all(conn).await
-    }
-
-    async fn fetch_optional<'a, 'q: 'a, O: StoredRow>(
-        conn: &'a mut SqliteConnection,
-        sql: &'a str,
-        args: <Self as Database>::Arguments<'q>,
-    ) -> sqlx::Result<Option<O>> {
-        sqlx::query_as_with(sql, args).fetch_optional(conn).await
-    }
-
-    async fn execute<'a, 'q: 'a>(
-        conn: &'a mut SqliteConnection,
-        sql: &'a str,
-        args: <Self as Database>::Arguments<'q>,
-    ) -> sqlx::Result<u64> {
-        Ok(sqlx::query_with(sql, args)
-            .execute(conn)
-            .await?
-            .rows_affected())
-    }
+    run_with_sqlx!();
 }
 
 /// Connections to one SQLite file and its group committer.
