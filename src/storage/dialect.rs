@@ -62,13 +62,6 @@ pub trait Dialect: Database {
         args: Self::Arguments<'q>,
     ) -> impl Future<Output = sqlx::Result<Vec<O>>> + Send;
 
-    /// Runs `sql` and reads its row, if any.
-    fn fetch_optional<'a, 'q: 'a, O: StoredRow>(
-        conn: &'a mut Self::Connection,
-        sql: &'a str,
-        args: Self::Arguments<'q>,
-    ) -> impl Future<Output = sqlx::Result<Option<O>>> + Send;
-
     /// Runs `sql`; how many rows it changed.
     fn execute<'a, 'q: 'a>(
         conn: &'a mut Self::Connection,
@@ -127,6 +120,7 @@ impl<'q, DB: Dialect> Statement<'q, DB> {
         }
     }
 
+    /// Runs a query and reads every row.
     pub async fn fetch_all<O: StoredRow>(
         mut self,
         conn: &mut DB::Connection,
@@ -135,18 +129,12 @@ impl<'q, DB: Dialect> Statement<'q, DB> {
         DB::fetch_all(conn, &self.sql, self.args).await
     }
 
-    pub async fn fetch_one<O: StoredRow>(self, conn: &mut DB::Connection) -> sqlx::Result<O> {
-        self.fetch_optional(conn)
-            .await?
-            .ok_or(sqlx::Error::RowNotFound)
-    }
-
+    /// Runs a query that reads at most one row.
     pub async fn fetch_optional<O: StoredRow>(
-        mut self,
+        self,
         conn: &mut DB::Connection,
     ) -> sqlx::Result<Option<O>> {
-        self.checked()?;
-        DB::fetch_optional(conn, &self.sql, self.args).await
+        Ok(self.fetch_all(conn).await?.pop())
     }
 
     /// Runs the statement; how many rows it changed.
@@ -193,14 +181,6 @@ macro_rules! run_with_sqlx {
             args: <Self as sqlx::Database>::Arguments<'q>,
         ) -> sqlx::Result<Vec<O>> {
             sqlx::query_as_with(sql, args).fetch_all(conn).await
-        }
-
-        async fn fetch_optional<'a, 'q: 'a, O: $crate::storage::dialect::StoredRow>(
-            conn: &'a mut <Self as sqlx::Database>::Connection,
-            sql: &'a str,
-            args: <Self as sqlx::Database>::Arguments<'q>,
-        ) -> sqlx::Result<Option<O>> {
-            sqlx::query_as_with(sql, args).fetch_optional(conn).await
         }
 
         async fn execute<'a, 'q: 'a>(

@@ -29,6 +29,7 @@ struct Columns {
     /// A verdict of `verdicts AS v` as one JSON document beside its signals
     /// (`codec::VerdictRow`).
     verdict: String,
+    /// Profile versions, keys and audit events as one JSON document each.
     profile: String,
     key: String,
     audit: String,
@@ -52,7 +53,8 @@ fn pairs<DB: Dialect>(prefix: &str, columns: &str) -> String {
 /// with its latest verdict, so a lead view takes them from the lead rather
 /// than copy and parse them twice.
 fn verdict_fields<DB: Dialect>() -> String {
-    let fields = "verdict_id, tenant, lead_id, seq, stage, outcome, score, profile_version, facts_hash, request_id, evaluated_at";
+    let fields = "verdict_id, tenant, lead_id, seq, stage, outcome, score, profile_version, \
+                  facts_hash, request_id, evaluated_at";
     let date = DB::text("v.evaluation_date");
     format!("{}, 'evaluation_date', {date}", pairs::<DB>("v.", fields))
 }
@@ -230,7 +232,10 @@ impl<B: Backend> Storage for SqlStorage<B> {
         query.push(") AS replay_id, ").push(&self.columns.lead);
         query.push(" FROM (SELECT 1) AS one LEFT JOIN leads ON tenant = ");
         query.bind(tenant).push(" AND lead_id = ").bind(lead_id);
-        let row: ContextRow = query.fetch_one(&mut *self.backend.reader().await?).await?;
+        let row: Option<ContextRow> = query
+            .fetch_optional(&mut *self.backend.reader().await?)
+            .await?;
+        let row = row.ok_or(sqlx::Error::RowNotFound)?;
         let replay = match row.replay_id {
             Some(verdict_id) => self.get_verdict(tenant, &verdict_id).await?,
             None => None,
@@ -359,21 +364,21 @@ impl<B: Backend> Storage for SqlStorage<B> {
     }
 
     async fn any_active_api_key(&self) -> StorageResult<bool> {
-        let (found,): (i64,) = Statement::<B::Db>::new(
+        let found: Option<(i64,)> = Statement::<B::Db>::new(
             "SELECT count(*) FROM \
              (SELECT 1 FROM api_keys WHERE revoked_at IS NULL LIMIT 1) AS active",
         )
-        .fetch_one(&mut *self.backend.reader().await?)
+        .fetch_optional(&mut *self.backend.reader().await?)
         .await?;
-        Ok(found > 0)
+        Ok(found.is_some_and(|(n,)| n > 0))
     }
 
     async fn api_key_changes(&self) -> StorageResult<i64> {
-        let (changes,): (i64,) =
+        let changes: Option<(i64,)> =
             Statement::<B::Db>::new("SELECT count(*) + count(revoked_at) FROM api_keys")
-                .fetch_one(&mut *self.backend.reader().await?)
+                .fetch_optional(&mut *self.backend.reader().await?)
                 .await?;
-        Ok(changes)
+        Ok(changes.map_or(0, |(n,)| n))
     }
 
     async fn insert_api_key(&self, key: &ApiKeyRecord, audit: &AuditEvent) -> StorageResult<()> {
