@@ -40,8 +40,8 @@ pub const RPC_ROLES: &[(&str, &str, Role)] = &[
     (ADMIN, "ListAuditEvents", Role::Admin),
 ];
 
-/// Services that anyone may call without a key and that log nothing of
-/// their own: probes and tooling.
+/// Services that anyone may call without a key, and that the guard neither
+/// checks nor logs: probes and tooling.
 pub const KEYLESS_SERVICES: &[&str] = &[
     "grpc.health.v1.Health",
     "grpc.reflection.v1.ServerReflection",
@@ -198,7 +198,7 @@ where
             let response = inner.call(request).await?;
             // A failed unary call answers with its status in the headers;
             // otherwise the status comes in the trailers after the messages.
-            match Status::from_header_map(response.headers()) {
+            match status_in(response.headers()) {
                 Some(status) => {
                     log.end(&status);
                     Ok(response.map(CallBody::unlogged))
@@ -230,6 +230,16 @@ async fn authenticate(
     span.record("actor", caller.actor.as_str());
     caller.require(needed)?;
     Ok(caller)
+}
+
+/// The call's status in response headers or trailers, if they carry one.
+/// OK, every successful call's, is read without copying the headers.
+fn status_in(headers: &http::HeaderMap) -> Option<Status> {
+    if headers.get("grpc-status")? == "0" {
+        Some(Status::ok(""))
+    } else {
+        Status::from_header_map(headers)
+    }
 }
 
 /// Writes the one line that says how a call ended, exactly once: when its
@@ -317,7 +327,7 @@ where
             Poll::Pending => return polled,
             Poll::Ready(Some(Ok(frame))) => match frame.trailers_ref() {
                 None => return polled,
-                Some(trailers) => Status::from_header_map(trailers)
+                Some(trailers) => status_in(trailers)
                     .unwrap_or_else(|| Status::unknown("the trailers carry no grpc-status")),
             },
             Poll::Ready(Some(Err(error))) => Status::unknown(error.to_string()),
@@ -330,7 +340,8 @@ where
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        // Polled once more while the end is not logged, to log it.
+        self.log.is_none() && self.inner.is_end_stream()
     }
 
     fn size_hint(&self) -> SizeHint {
@@ -431,6 +442,77 @@ mod tests {
         assert_eq!(required_role(ADMIN, "ListAuditEvents"), Some(Role::Admin));
         assert_eq!(required_role(ADMIN, "DropTables"), None);
         assert_eq!(required_role(LEAD_QUALIFICATION, "ListAuditEvents"), None);
+    }
+
+    #[test]
+    fn the_status_is_read_from_headers_or_trailers() {
+        let mut headers = http::HeaderMap::new();
+        assert!(status_in(&headers).is_none(), "a reply still to stream");
+        headers.insert("grpc-status", HeaderValue::from_static("0"));
+        assert_eq!(status_in(&headers).map(|s| s.code()), Some(Code::Ok));
+        headers.insert("grpc-status", HeaderValue::from_static("7"));
+        headers.insert("grpc-message", HeaderValue::from_static("no%20role"));
+        let denied = status_in(&headers).expect("a status");
+        assert_eq!(denied.code(), Code::PermissionDenied);
+        assert_eq!(denied.message(), "no role");
+    }
+
+    /// A response body that yields the frames it was given.
+    struct Frames(std::collections::VecDeque<Frame<tonic::codegen::Bytes>>);
+
+    impl Body for Frames {
+        type Data = tonic::codegen::Bytes;
+        type Error = Status;
+
+        fn poll_frame(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+        ) -> Poll<Option<Result<Frame<Self::Data>, Status>>> {
+            Poll::Ready(self.0.pop_front().map(Ok))
+        }
+
+        fn is_end_stream(&self) -> bool {
+            self.0.is_empty()
+        }
+    }
+
+    #[test]
+    fn a_streamed_reply_is_logged_when_its_trailers_pass() {
+        let mut trailers = http::HeaderMap::new();
+        trailers.insert("grpc-status", HeaderValue::from_static("13"));
+        let frames = Frames(
+            [
+                Frame::data(tonic::codegen::Bytes::from_static(b"message")),
+                Frame::trailers(trailers),
+            ]
+            .into(),
+        );
+        let mut body = CallBody::logged(frames, CallLog::new(Span::none()));
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+
+        let data = Pin::new(&mut body).poll_frame(&mut cx);
+        assert!(matches!(data, Poll::Ready(Some(Ok(ref f))) if f.is_data()));
+        assert!(body.log.is_some(), "not ended by a message");
+        let trailers = Pin::new(&mut body).poll_frame(&mut cx);
+        assert!(matches!(trailers, Poll::Ready(Some(Ok(ref f))) if f.is_trailers()));
+        assert!(body.log.is_none(), "ended by the trailers");
+        assert!(body.is_end_stream());
+    }
+
+    #[test]
+    fn a_body_is_not_over_until_its_end_is_logged() {
+        let mut body = CallBody::logged(
+            Frames(std::collections::VecDeque::new()),
+            CallLog::new(Span::none()),
+        );
+        assert!(!body.is_end_stream());
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        assert!(matches!(
+            Pin::new(&mut body).poll_frame(&mut cx),
+            Poll::Ready(None)
+        ));
+        assert!(body.log.is_none());
+        assert!(body.is_end_stream());
     }
 
     /// A handler that remembers whether any call reached it.
