@@ -268,6 +268,8 @@ pub struct Authenticator {
 }
 
 impl Authenticator {
+    /// Checks keys against `storage`; `open_when_keyless` lets calls without
+    /// a key in while no active key exists.
     pub fn new(storage: Arc<dyn Storage>, open_when_keyless: bool) -> Self {
         Self {
             storage,
@@ -281,6 +283,36 @@ impl Authenticator {
         self.cache
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Creates a key for `tenant` (see [`issue_key`]); it works at once,
+    /// here and on every other server.
+    pub async fn issue(
+        &self,
+        tenant: &str,
+        roles: &[Role],
+        description: &str,
+        actor: &str,
+    ) -> Result<IssuedKey, AppError> {
+        issue_key(self.storage.as_ref(), tenant, roles, description, actor).await
+    }
+
+    /// A page of `tenant`'s keys (see [`list_keys`]).
+    pub async fn list(
+        &self,
+        tenant: &str,
+        show_revoked: bool,
+        after: Option<(Timestamp, String)>,
+        page_size: i64,
+    ) -> Result<(Vec<ApiKeyRecord>, bool), AppError> {
+        list_keys(
+            self.storage.as_ref(),
+            tenant,
+            show_revoked,
+            after,
+            page_size,
+        )
+        .await
     }
 
     /// Revokes `key_id` of `tenant` (see [`revoke_key`]) and stops trusting

@@ -1,5 +1,5 @@
 use clap::Parser;
-use leadqual::auth::{self, CLI_ACTOR};
+use leadqual::auth::{Authenticator, CLI_ACTOR};
 use leadqual::configuration::{Cli, Command, KeysArgs, KeysCommand};
 use leadqual::startup::{Application, Settings, TlsFiles, shutdown_signal};
 use leadqual::{storage, telemetry};
@@ -32,16 +32,18 @@ async fn main() -> anyhow::Result<()> {
 /// exists and while the service runs.
 async fn keys(args: KeysArgs) -> anyhow::Result<()> {
     let storage = storage::connect(&args.database_url).await?;
+    // Keys are managed here, never used to call: no keyless access to open.
+    let keys = Authenticator::new(storage, false);
     match args.command {
         KeysCommand::Create {
             tenant,
             roles,
             description,
         } => {
-            let issued =
-                auth::issue_key(storage.as_ref(), &tenant, &roles, &description, CLI_ACTOR)
-                    .await
-                    .map_err(|e| anyhow::anyhow!("{}", describe(e)))?;
+            let issued = keys
+                .issue(&tenant, &roles, &description, CLI_ACTOR)
+                .await
+                .map_err(|e| anyhow::anyhow!("{}", describe(e)))?;
             let roles: Vec<&str> = issued.record.roles.iter().map(|r| r.code()).collect();
             eprintln!(
                 "created key {} for tenant {} with roles {}; it is shown only once:",
@@ -55,10 +57,11 @@ async fn keys(args: KeysArgs) -> anyhow::Result<()> {
             let or_dash = |t: Option<jiff::Timestamp>| t.map_or("-".to_owned(), |t| t.to_string());
             let mut after = None;
             loop {
-                let (keys, more) = auth::list_keys(storage.as_ref(), &tenant, all, after, 1000)
+                let (page, more) = keys
+                    .list(&tenant, all, after, 1000)
                     .await
                     .map_err(|e| anyhow::anyhow!("{}", describe(e)))?;
-                for k in &keys {
+                for k in &page {
                     let roles: Vec<&str> = k.roles.iter().map(|r| r.code()).collect();
                     println!(
                         "{}\t{}\tcreated {}\tlast used {}\trevoked {}\t{}",
@@ -70,14 +73,15 @@ async fn keys(args: KeysArgs) -> anyhow::Result<()> {
                         k.description
                     );
                 }
-                match keys.last() {
+                match page.last() {
                     Some(last) if more => after = Some((last.created_at, last.key_id.clone())),
                     _ => break,
                 }
             }
         }
         KeysCommand::Revoke { tenant, key_id } => {
-            let key = auth::revoke_key(storage.as_ref(), &tenant, &key_id, CLI_ACTOR)
+            let key = keys
+                .revoke(&tenant, &key_id, CLI_ACTOR)
                 .await
                 .map_err(|e| anyhow::anyhow!("{}", describe(e)))?;
             eprintln!("revoked key {} of tenant {}", key.key_id, key.tenant);

@@ -522,11 +522,6 @@ impl Qualifier {
         let more = truncate_page(&mut events, page_size);
         Ok((events, more))
     }
-
-    /// The storage, for key management.
-    pub fn storage(&self) -> &dyn Storage {
-        self.storage.as_ref()
-    }
 }
 
 /// Cuts a listing fetched with one extra row back to `page_size`; true when

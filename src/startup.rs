@@ -13,7 +13,7 @@ use tower::ServiceBuilder;
 use tower_http::trace::TraceLayer;
 
 use crate::auth::Authenticator;
-use crate::grpc::{AdminApi, LeadQualificationApi};
+use crate::grpc::{AdminApi, GuardLayer, LeadQualificationApi};
 use crate::proto;
 use crate::proto::v1::admin_service_server::AdminServiceServer;
 use crate::proto::v1::lead_qualification_service_server::LeadQualificationServiceServer;
@@ -103,8 +103,8 @@ impl Application {
     ) -> anyhow::Result<()> {
         let qualifier = Qualifier::new(self.storage.clone());
         let auth = Arc::new(Authenticator::new(self.storage, self.open_when_keyless));
-        let api = LeadQualificationApi::new(qualifier.clone(), auth.clone());
-        let admin = AdminApi::new(qualifier, auth);
+        let api = LeadQualificationApi::new(qualifier.clone());
+        let admin = AdminApi::new(qualifier, auth.clone());
         let (health, health_service) = tonic_health::server::health_reporter();
         health
             .set_serving::<LeadQualificationServiceServer<LeadQualificationApi>>()
@@ -122,9 +122,12 @@ impl Application {
             .context("cannot build reflection v1alpha")?;
 
         let middleware = ServiceBuilder::new()
-            // Handlers log each call's outcome in their own span; this adds
+            // The guard logs each call's outcome in its span; this adds
             // method and latency at debug level.
-            .layer(TraceLayer::new_for_grpc().on_failure(()));
+            .layer(TraceLayer::new_for_grpc().on_failure(()))
+            // Key, role, span and log line of every call but health and
+            // reflection, by the table of `grpc::guard::RPC_ROLES`.
+            .layer(GuardLayer::new(auth));
 
         // Small unary calls must not wait for Nagle's algorithm.
         let incoming = TcpIncoming::from(self.listener).with_nodelay(Some(true));

@@ -1,5 +1,5 @@
 //! The AdminService handlers: API keys and the audit trail of the caller's
-//! tenant. Every call needs the admin role.
+//! tenant. Every call needs the admin role (see [`super::guard::RPC_ROLES`]).
 
 use std::sync::Arc;
 
@@ -7,10 +7,10 @@ use jiff::Timestamp;
 use tonic::{Request, Response, Status};
 
 use super::convert;
+use super::guard::{authenticated, record_lead_id};
 use super::pagination;
-use super::service::{authorization, authorize, rpc_span, traced};
 use super::status::invalid_argument;
-use crate::auth::{self, Authenticator, Role};
+use crate::auth::Authenticator;
 use crate::domain::profile::Violation;
 use crate::proto::v1 as pb;
 use crate::proto::v1::admin_service_server::AdminService;
@@ -25,6 +25,7 @@ pub struct AdminApi {
 }
 
 impl AdminApi {
+    /// Manages keys through `auth` and reads the audit trail through `qualifier`.
     pub fn new(qualifier: Qualifier, auth: Arc<Authenticator>) -> Self {
         Self { qualifier, auth }
     }
@@ -36,138 +37,118 @@ impl AdminService for AdminApi {
         &self,
         request: Request<pb::CreateApiKeyRequest>,
     ) -> Result<Response<pb::CreateApiKeyResponse>, Status> {
-        let credentials = authorization(&request);
-        let request = request.into_inner();
-        traced(rpc_span("CreateApiKey", ""), async move {
-            let caller = authorize(&self.auth, credentials, Role::Admin).await?;
-            let mut violations = Vec::new();
-            let roles = convert::roles_from_wire(&request.roles, &mut violations);
-            if !violations.is_empty() {
-                return Err(invalid_argument(&violations));
-            }
-            let issued = auth::issue_key(
-                self.qualifier.storage(),
+        let (caller, request) = authenticated(request)?;
+        let mut violations = Vec::new();
+        let roles = convert::roles_from_wire(&request.roles, &mut violations);
+        if !violations.is_empty() {
+            return Err(invalid_argument(&violations));
+        }
+        let issued = self
+            .auth
+            .issue(
                 &caller.tenant,
                 &roles,
                 request.description.trim(),
                 &caller.actor,
             )
             .await?;
-            tracing::info!(key_id = %issued.key_id, "api key created");
-            Ok(pb::CreateApiKeyResponse {
-                api_key: Some(convert::api_key_to_wire(&issued.record)),
-                secret: issued.secret,
-            })
-        })
-        .await
+        tracing::info!(key_id = %issued.key_id, "api key created");
+        Ok(Response::new(pb::CreateApiKeyResponse {
+            api_key: Some(convert::api_key_to_wire(&issued.record)),
+            secret: issued.secret,
+        }))
     }
 
     async fn list_api_keys(
         &self,
         request: Request<pb::ListApiKeysRequest>,
     ) -> Result<Response<pb::ListApiKeysResponse>, Status> {
-        let credentials = authorization(&request);
-        let request = request.into_inner();
-        traced(rpc_span("ListApiKeys", ""), async move {
-            let caller = authorize(&self.auth, credentials, Role::Admin).await?;
-            let mut violations = Vec::new();
-            let scope = format!("keys|revoked={}", request.show_revoked);
-            let (size, after) = pagination::parse::<(i64, String)>(
-                request.page_size,
-                &request.page_token,
-                &scope,
-                &mut violations,
-            );
-            if !violations.is_empty() {
-                return Err(invalid_argument(&violations));
-            }
-            let after = after.and_then(|(micros, key_id)| {
-                Timestamp::from_microsecond(micros)
-                    .ok()
-                    .map(|t| (t, key_id))
-            });
-            let (keys, more) = auth::list_keys(
-                self.qualifier.storage(),
-                &caller.tenant,
-                request.show_revoked,
-                after,
-                size,
-            )
+        let (caller, request) = authenticated(request)?;
+        let mut violations = Vec::new();
+        let scope = format!("keys|revoked={}", request.show_revoked);
+        let (size, after) = pagination::parse::<(i64, String)>(
+            request.page_size,
+            &request.page_token,
+            &scope,
+            &mut violations,
+        );
+        if !violations.is_empty() {
+            return Err(invalid_argument(&violations));
+        }
+        let after = after.and_then(|(micros, key_id)| {
+            Timestamp::from_microsecond(micros)
+                .ok()
+                .map(|t| (t, key_id))
+        });
+        let (keys, more) = self
+            .auth
+            .list(&caller.tenant, request.show_revoked, after, size)
             .await?;
-            let next_page_token = pagination::next_token(&scope, &keys, more, |k| {
-                (k.created_at.as_microsecond(), k.key_id.clone())
-            });
-            Ok(pb::ListApiKeysResponse {
-                api_keys: keys.iter().map(convert::api_key_to_wire).collect(),
-                next_page_token,
-            })
-        })
-        .await
+        let next_page_token = pagination::next_token(&scope, &keys, more, |k| {
+            (k.created_at.as_microsecond(), k.key_id.clone())
+        });
+        Ok(Response::new(pb::ListApiKeysResponse {
+            api_keys: keys.iter().map(convert::api_key_to_wire).collect(),
+            next_page_token,
+        }))
     }
 
     async fn revoke_api_key(
         &self,
         request: Request<pb::RevokeApiKeyRequest>,
     ) -> Result<Response<pb::RevokeApiKeyResponse>, Status> {
-        let credentials = authorization(&request);
-        let request = request.into_inner();
-        traced(rpc_span("RevokeApiKey", ""), async move {
-            let caller = authorize(&self.auth, credentials, Role::Admin).await?;
-            if request.key_id.trim().is_empty() {
-                return Err(invalid_argument(&[Violation::new("key_id", "is required")]));
-            }
-            let key = self
-                .auth
-                .revoke(&caller.tenant, request.key_id.trim(), &caller.actor)
-                .await?;
-            tracing::info!(key_id = %key.key_id, "api key revoked");
-            Ok(pb::RevokeApiKeyResponse {
-                api_key: Some(convert::api_key_to_wire(&key)),
-            })
-        })
-        .await
+        let (caller, request) = authenticated(request)?;
+        if request.key_id.trim().is_empty() {
+            return Err(invalid_argument(&[Violation::new("key_id", "is required")]));
+        }
+        let key = self
+            .auth
+            .revoke(&caller.tenant, request.key_id.trim(), &caller.actor)
+            .await?;
+        tracing::info!(key_id = %key.key_id, "api key revoked");
+        Ok(Response::new(pb::RevokeApiKeyResponse {
+            api_key: Some(convert::api_key_to_wire(&key)),
+        }))
     }
 
     async fn list_audit_events(
         &self,
         request: Request<pb::ListAuditEventsRequest>,
     ) -> Result<Response<pb::ListAuditEventsResponse>, Status> {
-        let credentials = authorization(&request);
-        let request = request.into_inner();
-        traced(rpc_span("ListAuditEvents", &request.lead_id), async move {
-            let caller = authorize(&self.auth, credentials, Role::Admin).await?;
-            let mut violations = Vec::new();
-            let kind = convert::audit_kind_from_wire(request.kind).unwrap_or_else(|()| {
-                violations.push(Violation::new("kind", "is not a known audit event kind"));
-                None
-            });
-            let lead_id = if request.lead_id.is_empty() {
-                None
-            } else {
-                convert::lead_id(&request.lead_id, "lead_id", &mut violations)
-                    .map(|id| id.as_str().to_owned())
-            };
-            let scope = format!("audit|kind={}|lead={}", request.kind, request.lead_id);
-            let (size, before) = pagination::parse::<i64>(
-                request.page_size,
-                &request.page_token,
-                &scope,
-                &mut violations,
-            );
-            if !violations.is_empty() {
-                return Err(invalid_argument(&violations));
-            }
-            let filter = AuditFilter { kind, lead_id };
-            let (events, more) = self
-                .qualifier
-                .list_audit_events(&caller.tenant, &filter, before, size)
-                .await?;
-            let next_page_token = pagination::next_token(&scope, &events, more, |e| e.seq);
-            Ok(pb::ListAuditEventsResponse {
-                audit_events: events.iter().map(convert::audit_event_to_wire).collect(),
-                next_page_token,
-            })
-        })
-        .await
+        let (caller, request) = authenticated(request)?;
+        let mut violations = Vec::new();
+        let kind = convert::audit_kind_from_wire(request.kind).unwrap_or_else(|()| {
+            violations.push(Violation::new("kind", "is not a known audit event kind"));
+            None
+        });
+        let lead_id = if request.lead_id.is_empty() {
+            None
+        } else {
+            convert::lead_id(&request.lead_id, "lead_id", &mut violations)
+                .map(|id| id.as_str().to_owned())
+        };
+        let scope = format!("audit|kind={}|lead={}", request.kind, request.lead_id);
+        let (size, before) = pagination::parse::<i64>(
+            request.page_size,
+            &request.page_token,
+            &scope,
+            &mut violations,
+        );
+        if !violations.is_empty() {
+            return Err(invalid_argument(&violations));
+        }
+        if let Some(lead_id) = &lead_id {
+            record_lead_id(lead_id);
+        }
+        let filter = AuditFilter { kind, lead_id };
+        let (events, more) = self
+            .qualifier
+            .list_audit_events(&caller.tenant, &filter, before, size)
+            .await?;
+        let next_page_token = pagination::next_token(&scope, &events, more, |e| e.seq);
+        Ok(Response::new(pb::ListAuditEventsResponse {
+            audit_events: events.iter().map(convert::audit_event_to_wire).collect(),
+            next_page_token,
+        }))
     }
 }

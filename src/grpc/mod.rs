@@ -1,11 +1,14 @@
-//! The gRPC transport: thin handlers over [`crate::qualification`], proto
-//! conversions, pagination tokens and the one place errors become statuses.
+//! The gRPC transport: the guard every call passes, thin handlers over
+//! [`crate::qualification`], proto conversions, pagination tokens and the one
+//! place errors become statuses.
 
 mod admin;
 mod convert;
+pub mod guard;
 mod pagination;
 mod service;
 mod status;
 
 pub use admin::AdminApi;
+pub use guard::GuardLayer;
 pub use service::LeadQualificationApi;
