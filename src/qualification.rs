@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
-use crate::domain::profile::Violation;
-use crate::domain::{Facts, LeadId, Outcome, Profile, RequestId, Stage, evaluate};
+use crate::domain::{Facts, LeadId, Outcome, Profile, RequestId, Stage, Violation, evaluate};
+use crate::error::AppError;
 use crate::storage::{
     AuditEvent, AuditFilter, AuditKind, LeadFilter, NewQualification, OverrideRecord,
     ProfileVersion, Storage, StorageError, StoredLead, StoredLeadView, VerdictRecord,
@@ -110,28 +110,6 @@ fn override_json(o: &OverrideRecord) -> String {
         "verdict_id": o.verdict_id,
     })
     .to_string()
-}
-
-/// What the application can fail with; mapped to gRPC codes in one place
-/// (`grpc::status`).
-#[derive(Debug, thiserror::Error)]
-pub enum AppError {
-    #[error("invalid request")]
-    InvalidArgument(Vec<Violation>),
-    #[error("{0}")]
-    NotFound(String),
-    #[error("{0}")]
-    FailedPrecondition(String),
-    #[error("{0}")]
-    Aborted(String),
-    #[error("{0}")]
-    Unauthenticated(String),
-    #[error("{0}")]
-    PermissionDenied(String),
-    #[error("{0}")]
-    Internal(String),
-    #[error(transparent)]
-    Storage(#[from] StorageError),
 }
 
 /// How long a tenant's current profile is reused before it is read again.

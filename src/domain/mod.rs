@@ -9,6 +9,7 @@ pub mod facts;
 pub mod lead_id;
 pub mod profile;
 pub mod verdict;
+pub mod violation;
 
 #[cfg(test)]
 mod tests;
@@ -19,3 +20,4 @@ pub use facts::{EngagementPattern, Facts, Priority};
 pub use lead_id::{LeadId, RequestId};
 pub use profile::{BusinessHours, Profile, Thresholds};
 pub use verdict::{Evaluation, Outcome, Signal, SignalStatus, Stage, StageBreakdown};
+pub use violation::Violation;

@@ -11,7 +11,7 @@ use super::pagination;
 use super::service::{authorization, authorize, rpc_span, traced};
 use super::status::invalid_argument;
 use crate::auth::{self, Authenticator, Role};
-use crate::domain::profile::Violation;
+use crate::domain::Violation;
 use crate::proto::v1 as pb;
 use crate::proto::v1::admin_service_server::AdminService;
 use crate::qualification::Qualifier;

@@ -6,10 +6,10 @@ use jiff::Timestamp;
 
 use crate::auth::Role;
 use crate::domain::countries::is_iso_alpha2;
-use crate::domain::profile::{Violation, ZoneName};
+use crate::domain::profile::ZoneName;
 use crate::domain::{
     BusinessHours, CATALOGUE, Criterion, EngagementPattern, Evaluation, Facts, LeadId, Outcome,
-    Priority, Profile, RequestId, Signal, SignalStatus, Stage, Thresholds,
+    Priority, Profile, RequestId, Signal, SignalStatus, Stage, Thresholds, Violation,
 };
 use crate::proto::v1 as pb;
 use crate::qualification::{LeadView, OverrideVerdict, QualifyLead};

@@ -13,7 +13,7 @@ use crate::proto::v1::lead_qualification_service_server::LeadQualificationServic
 use std::sync::Arc;
 
 use crate::auth::{Authenticator, Caller, Role};
-use crate::domain::profile::Violation;
+use crate::domain::Violation;
 use crate::qualification::{OverrideVerdict, Qualifier};
 use crate::storage::LeadFilter;
 
