@@ -8,16 +8,17 @@ pub mod engine;
 pub mod facts;
 pub mod lead_id;
 pub mod profile;
+pub mod rules;
 pub mod verdict;
 pub mod violation;
 
 #[cfg(test)]
 mod tests;
 
-pub use criteria::{CATALOGUE, Criterion, CriterionDef};
+pub use criteria::{CATALOGUE, Criterion, CriterionDef, Stage};
 pub use engine::evaluate;
 pub use facts::{EngagementPattern, Facts, Priority};
 pub use lead_id::{LeadId, RequestId};
 pub use profile::{BusinessHours, Profile, Thresholds};
-pub use verdict::{Evaluation, Outcome, Signal, SignalStatus, Stage, StageBreakdown};
+pub use verdict::{Evaluation, Outcome, Signal, SignalStatus, StageBreakdown};
 pub use violation::Violation;

@@ -7,7 +7,7 @@ use super::fixtures::{
     MARCH_GAP, OCTOBER_GAP, SUMMER, WINTER, all_clear_facts, eval, facts_firing,
     restrictive_profile, signal, tz, zone,
 };
-use crate::domain::engine::overlap_hours;
+use crate::domain::rules::overlap_hours;
 use crate::domain::{
     BusinessHours, CATALOGUE, Criterion, EngagementPattern, Facts, Priority, Profile, Signal,
     SignalStatus, Stage, evaluate,
