@@ -4,8 +4,10 @@
 //! - `rules`: every threshold of the 21 criteria, just below, at and above.
 //! - `outcome`: score, outcome, knockouts and the per-stage breakdown.
 //! - `properties`: proptest invariants of `evaluate`.
+//! - `module_graph`: the domain's modules import each other without a circle.
 
 mod fixtures;
+mod module_graph;
 mod outcome;
 mod properties;
 mod rules;
