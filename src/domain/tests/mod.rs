@@ -3,7 +3,7 @@
 //!
 //! - `catalogue`: the catalogue's stated defaults are the profile's.
 //! - `fixtures`: shared facts and profiles, and how to make one criterion fire.
-//! - `rules`: every threshold of the 21 criteria, just below, at and above.
+//! - `rules`: every threshold of every criterion, just below, at and above.
 //! - `outcome`: score, outcome, knockouts and the per-stage breakdown.
 //! - `properties`: proptest invariants of `evaluate`.
 //! - `module_graph`: the domain's modules import each other without a circle.
