@@ -1,5 +1,10 @@
-//! The qualification domain: facts, profile, the criteria catalogue and the
-//! pure rule engine. Nothing here does I/O or reads the clock.
+//! The qualification domain: facts, profile, the criteria catalogue, their
+//! rules and the pure rule engine. Nothing here does I/O or reads the clock.
+//!
+//! Modules import in one direction only (`tests::module_graph` checks it):
+//! `criteria` and `facts` stand alone, `profile` is keyed by criteria,
+//! `rules` read facts and profile, `verdict` holds signals per criterion, and
+//! `engine` runs the rules of the catalogue into a verdict.
 
 pub mod access;
 pub mod countries;
