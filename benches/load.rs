@@ -1260,7 +1260,7 @@ fn qualify_call(
             let verdict = response.verdict.as_ref();
             let good = verdict.is_some_and(|v| {
                 v.lead_id == lead_id
-                    && v.signals.len() == 21
+                    && v.signals.len() == leadqual::domain::Criterion::COUNT
                     && match expect {
                         Expect::Echo => true,
                         Expect::NotStored => v.verdict_id.is_empty(),
@@ -1386,7 +1386,9 @@ impl LeadQualificationService for Echo {
         }
         // A response of the real one's shape: a verdict with one signal per
         // criterion (without text) and the facts sent back as merged facts.
-        let signals = (1..=21)
+        let signals = leadqual::domain::CATALOGUE
+            .iter()
+            .map(|def| def.criterion.number())
             .map(|criterion| pb::Signal {
                 criterion,
                 stage: request.stage,

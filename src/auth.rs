@@ -12,9 +12,10 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jiff::Timestamp;
 use sha2::{Digest, Sha256};
 
+use crate::domain::Violation;
 pub use crate::domain::access::Role;
-use crate::domain::profile::Violation;
-use crate::qualification::{AppError, DEFAULT_TENANT, now, truncate_page};
+use crate::error::AppError;
+use crate::qualification::{DEFAULT_TENANT, now, truncate_page};
 use crate::storage::{ApiKeyRecord, AuditEvent, AuditKind, Storage};
 
 /// The actor recorded for calls made without a key.

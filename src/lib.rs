@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod configuration;
 pub mod domain;
+pub mod error;
 pub mod grpc;
 pub mod proto;
 pub mod qualification;

@@ -90,9 +90,9 @@ async fn keys(args: KeysArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn describe(err: leadqual::qualification::AppError) -> String {
+fn describe(err: leadqual::error::AppError) -> String {
     match err {
-        leadqual::qualification::AppError::InvalidArgument(violations) => violations
+        leadqual::error::AppError::InvalidArgument(violations) => violations
             .iter()
             .map(|v| format!("{}: {}", v.field, v.description))
             .collect::<Vec<_>>()

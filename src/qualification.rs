@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
-use crate::domain::profile::Violation;
-use crate::domain::{Facts, LeadId, Outcome, Profile, RequestId, Stage, evaluate};
+use crate::domain::{Facts, LeadId, Outcome, Profile, RequestId, Stage, Violation, evaluate};
+use crate::error::AppError;
 use crate::storage::{
     AuditEvent, AuditFilter, AuditKind, LeadFilter, NewQualification, OverrideRecord,
     ProfileVersion, Storage, StorageError, StoredLead, StoredLeadView, VerdictRecord,
@@ -112,28 +112,6 @@ fn override_json(o: &OverrideRecord) -> String {
     .to_string()
 }
 
-/// What the application can fail with; mapped to gRPC codes in one place
-/// (`grpc::status`).
-#[derive(Debug, thiserror::Error)]
-pub enum AppError {
-    #[error("invalid request")]
-    InvalidArgument(Vec<Violation>),
-    #[error("{0}")]
-    NotFound(String),
-    #[error("{0}")]
-    FailedPrecondition(String),
-    #[error("{0}")]
-    Aborted(String),
-    #[error("{0}")]
-    Unauthenticated(String),
-    #[error("{0}")]
-    PermissionDenied(String),
-    #[error("{0}")]
-    Internal(String),
-    #[error(transparent)]
-    Storage(#[from] StorageError),
-}
-
 /// How long a tenant's current profile is reused before it is read again.
 /// Updates made through this process apply at once; an update made by
 /// another replica reaches this one within this time. Every verdict records
@@ -203,44 +181,9 @@ impl Qualifier {
             if let Some(first) = first {
                 return replay(first, &cmd);
             }
-            let stage = cmd
-                .stage
-                .or(stored.as_ref().map(|l| l.stage))
-                .ok_or_else(|| {
-                    AppError::InvalidArgument(vec![Violation::new(
-                        "stage",
-                        "required on a lead's first qualification",
-                    )])
-                })?;
-            let merged = match &stored {
-                Some(lead) => lead.facts.merged_with(&cmd.facts),
-                None => cmd.facts.clone(),
-            };
-            let violations = merged_fact_violations(&merged);
-            if !violations.is_empty() {
-                return Err(AppError::InvalidArgument(violations));
-            }
-            let now = now();
-            let date = now.to_zoned(TimeZone::UTC).date();
-            let evaluation = evaluate(&merged, &profile.profile, stage, date);
+            let (stage, facts) = merge(stored.as_ref(), &cmd)?;
             let revision = stored.as_ref().map(|l| l.revision);
-            let verdict = VerdictRecord {
-                verdict_id: if cmd.validate_only {
-                    String::new()
-                } else {
-                    uuid::Uuid::now_v7().to_string()
-                },
-                tenant: tenant.to_owned(),
-                lead_id: cmd.lead_id.as_str().to_owned(),
-                seq: revision.unwrap_or(0) + 1,
-                evaluation,
-                profile_version: profile.version,
-                facts_hash: merged.hash(),
-                facts: merged,
-                request_id: cmd.request_id.as_ref().map(|r| r.as_str().to_owned()),
-                evaluated_at: now,
-                evaluation_date: date,
-            };
+            let verdict = evaluate_now(tenant, &cmd, &profile, stage, facts, revision);
             if cmd.validate_only {
                 return Ok(Qualified {
                     verdict,
@@ -252,33 +195,44 @@ impl Qualifier {
                 stage,
                 verdict,
             };
-            match self.storage.commit_qualification(commit).await {
-                Ok(verdict) => {
-                    return Ok(Qualified {
-                        verdict,
-                        replayed: false,
-                    });
-                }
-                Err(StorageError::LeadChanged) => continue,
-                Err(StorageError::DuplicateRequest) => {
-                    // A concurrent retry of the same request won the race.
-                    let request_id = cmd.request_id.as_ref().map(RequestId::as_str);
-                    let first = self
-                        .storage
-                        .find_verdict_by_request(tenant, request_id.unwrap_or_default())
-                        .await?
-                        .ok_or_else(|| {
-                            AppError::Aborted("request id conflict; retry the call".into())
-                        })?;
-                    return replay(first, &cmd);
-                }
-                Err(other) => return Err(other.into()),
+            if let Some(qualified) = self.commit(tenant, commit, &cmd).await? {
+                return Ok(qualified);
             }
         }
         Err(AppError::Aborted(format!(
             "lead {} is being updated concurrently; retry the call",
             cmd.lead_id
         )))
+    }
+
+    /// Stores a qualification; `None` when the lead changed since it was
+    /// read, so that the caller evaluates it again.
+    async fn commit(
+        &self,
+        tenant: &str,
+        commit: NewQualification,
+        cmd: &QualifyLead,
+    ) -> Result<Option<Qualified>, AppError> {
+        match self.storage.commit_qualification(commit).await {
+            Ok(verdict) => Ok(Some(Qualified {
+                verdict,
+                replayed: false,
+            })),
+            Err(StorageError::LeadChanged) => Ok(None),
+            Err(StorageError::DuplicateRequest) => {
+                // A concurrent retry of the same request won the race.
+                let request_id = cmd.request_id.as_ref().map(RequestId::as_str);
+                let first = self
+                    .storage
+                    .find_verdict_by_request(tenant, request_id.unwrap_or_default())
+                    .await?
+                    .ok_or_else(|| {
+                        AppError::Aborted("request id conflict; retry the call".into())
+                    })?;
+                replay(first, cmd).map(Some)
+            }
+            Err(other) => Err(other.into()),
+        }
     }
 
     pub async fn get_lead(&self, tenant: &str, lead_id: &LeadId) -> Result<LeadView, AppError> {
@@ -553,6 +507,59 @@ fn replay(first: VerdictRecord, cmd: &QualifyLead) -> Result<Qualified, AppError
         verdict: first,
         replayed: true,
     })
+}
+
+/// The stage to evaluate at and the facts to evaluate: the stored lead's
+/// updated by the request's. A new lead needs a stage, and a part of the
+/// merged facts never exceeds its whole.
+fn merge(stored: Option<&StoredLead>, cmd: &QualifyLead) -> Result<(Stage, Facts), AppError> {
+    let stage = cmd.stage.or(stored.map(|l| l.stage)).ok_or_else(|| {
+        AppError::InvalidArgument(vec![Violation::new(
+            "stage",
+            "required on a lead's first qualification",
+        )])
+    })?;
+    let merged = match stored {
+        Some(lead) => lead.facts.merged_with(&cmd.facts),
+        None => cmd.facts.clone(),
+    };
+    let violations = merged_fact_violations(&merged);
+    if !violations.is_empty() {
+        return Err(AppError::InvalidArgument(violations));
+    }
+    Ok((stage, merged))
+}
+
+/// Evaluates `facts` today under `profile` into the lead's next verdict
+/// after `revision`; a verdict that is only validated gets no id.
+fn evaluate_now(
+    tenant: &str,
+    cmd: &QualifyLead,
+    profile: &ProfileVersion,
+    stage: Stage,
+    facts: Facts,
+    revision: Option<i64>,
+) -> VerdictRecord {
+    let now = now();
+    let date = now.to_zoned(TimeZone::UTC).date();
+    let evaluation = evaluate(&facts, &profile.profile, stage, date);
+    VerdictRecord {
+        verdict_id: if cmd.validate_only {
+            String::new()
+        } else {
+            uuid::Uuid::now_v7().to_string()
+        },
+        tenant: tenant.to_owned(),
+        lead_id: cmd.lead_id.as_str().to_owned(),
+        seq: revision.unwrap_or(0) + 1,
+        evaluation,
+        profile_version: profile.version,
+        facts_hash: facts.hash(),
+        facts,
+        request_id: cmd.request_id.as_ref().map(|r| r.as_str().to_owned()),
+        evaluated_at: now,
+        evaluation_date: date,
+    }
 }
 
 /// Cross-fact rules that hold for the merged facts: a part never exceeds

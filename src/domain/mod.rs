@@ -1,5 +1,10 @@
-//! The qualification domain: facts, profile, the criteria catalogue and the
-//! pure rule engine. Nothing here does I/O or reads the clock.
+//! The qualification domain: facts, profile, the criteria catalogue, their
+//! rules and the pure rule engine. Nothing here does I/O or reads the clock.
+//!
+//! Modules import in one direction only (`tests::module_graph` checks it):
+//! `criteria` and `facts` stand alone, `profile` is keyed by criteria,
+//! `rules` read facts and profile, `verdict` holds signals per criterion, and
+//! `engine` runs the rules of the catalogue into a verdict.
 
 pub mod access;
 pub mod countries;
@@ -8,14 +13,17 @@ pub mod engine;
 pub mod facts;
 pub mod lead_id;
 pub mod profile;
+pub mod rules;
 pub mod verdict;
+pub mod violation;
 
 #[cfg(test)]
 mod tests;
 
-pub use criteria::{CATALOGUE, Criterion, CriterionDef};
+pub use criteria::{CATALOGUE, Criterion, CriterionDef, Stage};
 pub use engine::evaluate;
 pub use facts::{EngagementPattern, Facts, Priority};
 pub use lead_id::{LeadId, RequestId};
 pub use profile::{BusinessHours, Profile, Thresholds};
-pub use verdict::{Evaluation, Outcome, Signal, SignalStatus, Stage, StageBreakdown};
+pub use verdict::{Evaluation, Outcome, Signal, SignalStatus, StageBreakdown};
+pub use violation::Violation;

@@ -8,23 +8,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::countries::is_iso_alpha2;
 use super::criteria::{CATALOGUE, Criterion};
-
-/// A field of a request that failed validation, and why.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Violation {
-    /// Field path as on the wire, e.g. `profile.max_employees`.
-    pub field: String,
-    pub description: String,
-}
-
-impl Violation {
-    pub fn new(field: impl Into<String>, description: impl Into<String>) -> Self {
-        Self {
-            field: field.into(),
-            description: description.into(),
-        }
-    }
-}
+use super::violation::Violation;
 
 /// A validated IANA time zone name with its resolved rules.
 #[derive(Clone, Debug)]

@@ -1,41 +1,6 @@
 //! What an evaluation produces: signals per criterion, score, outcome.
 
-use serde::{Deserialize, Serialize};
-
-use super::criteria::Criterion;
-
-/// The furthest stage of a B2B sale a lead has reached.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum Stage {
-    Identification = 1,
-    Contact = 2,
-    Study = 3,
-    Recommendation = 4,
-}
-
-impl Stage {
-    pub const ALL: [Stage; 4] = [
-        Stage::Identification,
-        Stage::Contact,
-        Stage::Study,
-        Stage::Recommendation,
-    ];
-
-    /// The stable code, as on the wire without the `STAGE_` prefix.
-    pub fn code(self) -> &'static str {
-        match self {
-            Stage::Identification => "IDENTIFICATION",
-            Stage::Contact => "CONTACT",
-            Stage::Study => "STUDY",
-            Stage::Recommendation => "RECOMMENDATION",
-        }
-    }
-
-    pub fn from_code(code: &str) -> Option<Stage> {
-        Stage::ALL.into_iter().find(|s| s.code() == code)
-    }
-}
+use super::criteria::{Criterion, Stage};
 
 /// What a verdict concludes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -11,7 +11,7 @@ use super::guard::{authenticated, record_lead_id};
 use super::pagination;
 use super::status::invalid_argument;
 use crate::auth::Authenticator;
-use crate::domain::profile::Violation;
+use crate::domain::Violation;
 use crate::proto::v1 as pb;
 use crate::proto::v1::admin_service_server::AdminService;
 use crate::qualification::Qualifier;

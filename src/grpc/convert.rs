@@ -6,10 +6,10 @@ use jiff::Timestamp;
 
 use crate::auth::Role;
 use crate::domain::countries::is_iso_alpha2;
-use crate::domain::profile::{Violation, ZoneName};
+use crate::domain::profile::{Weights, ZoneName};
 use crate::domain::{
     BusinessHours, CATALOGUE, Criterion, EngagementPattern, Evaluation, Facts, LeadId, Outcome,
-    Priority, Profile, RequestId, Signal, SignalStatus, Stage, Thresholds,
+    Priority, Profile, RequestId, Signal, SignalStatus, Stage, Thresholds, Violation,
 };
 use crate::proto::v1 as pb;
 use crate::qualification::{LeadView, OverrideVerdict, QualifyLead};
@@ -247,84 +247,133 @@ fn labels(values: Vec<String>, field: &str, v: &mut Vec<Violation>) -> Vec<Strin
     out
 }
 
-/// A new profile from an UpdateProfile request; unset thresholds take their
-/// defaults. Returns every violation, of single fields and across fields.
+/// A new profile from an UpdateProfile request; unset settings take those of
+/// `Profile::default()`. Returns every violation, of single fields and
+/// across fields.
 pub fn profile(p: pb::Profile, v: &mut Vec<Violation>) -> Profile {
-    let defaults = Thresholds::default();
+    let defaults = Profile::default();
+    let thresholds = thresholds(&p, defaults.thresholds);
+    // Sections report their violations in this order.
+    let countries = countries(p.countries, v);
+    let seller_timezone = seller_timezone(&p.seller_timezone, v);
+    let seller_business_hours =
+        seller_business_hours(p.seller_business_hours, defaults.seller_business_hours, v);
+    let target_verticals = labels(p.target_verticals, "profile.target_verticals", v);
+    let target_business_models = labels(
+        p.target_business_models,
+        "profile.target_business_models",
+        v,
+    );
+    let territories = labels(p.territories, "profile.territories", v);
+    let weights = weights(p.weights, defaults.weights, v);
+    let knockouts = knockouts(p.knockouts, v);
+    let profile = Profile {
+        min_employees: p.min_employees,
+        max_employees: p.max_employees,
+        min_annual_revenue_usd: p.min_annual_revenue_usd,
+        max_annual_revenue_usd: p.max_annual_revenue_usd,
+        target_verticals,
+        target_business_models,
+        territories,
+        countries,
+        seller_timezone,
+        seller_business_hours,
+        min_overlap_hours: p.min_overlap_hours.unwrap_or(defaults.min_overlap_hours),
+        thresholds,
+        weights,
+        knockouts,
+        review_threshold: p.review_threshold.unwrap_or(defaults.review_threshold),
+        disqualify_threshold: p
+            .disqualify_threshold
+            .unwrap_or(defaults.disqualify_threshold),
+    };
+    v.extend(profile.violations("profile"));
+    profile
+}
+
+/// The served countries as ISO codes, without duplicates.
+fn countries(values: Vec<String>, v: &mut Vec<Violation>) -> Vec<String> {
     let mut countries = Vec::new();
-    for (i, c) in p.countries.into_iter().enumerate() {
+    for (i, c) in values.into_iter().enumerate() {
         if let Some(code) = country(Some(c), &format!("profile.countries[{i}]"), v)
             && !countries.contains(&code)
         {
             countries.push(code);
         }
     }
-    let seller_timezone = if p.seller_timezone.trim().is_empty() {
-        None
-    } else {
-        ZoneName::parse(p.seller_timezone.trim())
-            .map_err(|e| v.push(Violation::new("profile.seller_timezone", e)))
-            .ok()
+    countries
+}
+
+/// The seller's zone; empty means none (the country check only).
+fn seller_timezone(name: &str, v: &mut Vec<Violation>) -> Option<ZoneName> {
+    let name = name.trim();
+    if name.is_empty() {
+        return None;
+    }
+    ZoneName::parse(name)
+        .map_err(|e| v.push(Violation::new("profile.seller_timezone", e)))
+        .ok()
+}
+
+/// The seller's business hours; unset or invalid ones are `default`.
+fn seller_business_hours(
+    hours: Option<pb::BusinessHours>,
+    default: BusinessHours,
+    v: &mut Vec<Violation>,
+) -> BusinessHours {
+    let Some(hours) = hours else {
+        return default;
     };
-    let seller_business_hours = match p.seller_business_hours {
-        None => BusinessHours::default(),
-        Some(h) => BusinessHours::parse(&h.start, &h.end).unwrap_or_else(|(part, e)| {
-            v.push(Violation::new(
-                format!("profile.seller_business_hours.{part}"),
-                e,
-            ));
-            BusinessHours::default()
-        }),
-    };
-    let mut profile = Profile {
-        min_employees: p.min_employees,
-        max_employees: p.max_employees,
-        min_annual_revenue_usd: p.min_annual_revenue_usd,
-        max_annual_revenue_usd: p.max_annual_revenue_usd,
-        target_verticals: labels(p.target_verticals, "profile.target_verticals", v),
-        target_business_models: labels(
-            p.target_business_models,
-            "profile.target_business_models",
-            v,
-        ),
-        territories: labels(p.territories, "profile.territories", v),
-        countries,
-        seller_timezone,
-        seller_business_hours,
-        min_overlap_hours: p.min_overlap_hours.unwrap_or(3.0),
-        thresholds: Thresholds {
-            max_disrespectful_incidents: p
-                .max_disrespectful_incidents
-                .unwrap_or(defaults.max_disrespectful_incidents),
-            min_answer_ratio: p.min_answer_ratio.unwrap_or(defaults.min_answer_ratio),
-            max_contradictions: p.max_contradictions.unwrap_or(defaults.max_contradictions),
-            min_plan_completion: p
-                .min_plan_completion
-                .unwrap_or(defaults.min_plan_completion),
-            min_budget_usd: p.min_budget_usd,
-            min_staff: p.min_staff,
-            max_missed_sessions: p
-                .max_missed_sessions
-                .unwrap_or(defaults.max_missed_sessions),
-            min_assignment_completion: p
-                .min_assignment_completion
-                .unwrap_or(defaults.min_assignment_completion),
-            max_meeting_disruptions: p
-                .max_meeting_disruptions
-                .unwrap_or(defaults.max_meeting_disruptions),
-            max_agreed_not_done: p
-                .max_agreed_not_done
-                .unwrap_or(defaults.max_agreed_not_done),
-            max_material_repeats_allowed: p
-                .max_material_repeats_allowed
-                .unwrap_or(defaults.max_material_repeats_allowed),
-        },
-        review_threshold: p.review_threshold.unwrap_or(30),
-        disqualify_threshold: p.disqualify_threshold.unwrap_or(60),
-        ..Profile::default()
-    };
+    BusinessHours::parse(&hours.start, &hours.end).unwrap_or_else(|(part, e)| {
+        v.push(Violation::new(
+            format!("profile.seller_business_hours.{part}"),
+            e,
+        ));
+        default
+    })
+}
+
+/// The rule thresholds; an unset limit or ratio takes its default, an unset
+/// minimum budget or staff means no minimum.
+fn thresholds(p: &pb::Profile, defaults: Thresholds) -> Thresholds {
+    Thresholds {
+        max_disrespectful_incidents: p
+            .max_disrespectful_incidents
+            .unwrap_or(defaults.max_disrespectful_incidents),
+        min_answer_ratio: p.min_answer_ratio.unwrap_or(defaults.min_answer_ratio),
+        max_contradictions: p.max_contradictions.unwrap_or(defaults.max_contradictions),
+        min_plan_completion: p
+            .min_plan_completion
+            .unwrap_or(defaults.min_plan_completion),
+        min_budget_usd: p.min_budget_usd,
+        min_staff: p.min_staff,
+        max_missed_sessions: p
+            .max_missed_sessions
+            .unwrap_or(defaults.max_missed_sessions),
+        min_assignment_completion: p
+            .min_assignment_completion
+            .unwrap_or(defaults.min_assignment_completion),
+        max_meeting_disruptions: p
+            .max_meeting_disruptions
+            .unwrap_or(defaults.max_meeting_disruptions),
+        max_agreed_not_done: p
+            .max_agreed_not_done
+            .unwrap_or(defaults.max_agreed_not_done),
+        max_material_repeats_allowed: p
+            .max_material_repeats_allowed
+            .unwrap_or(defaults.max_material_repeats_allowed),
+    }
+}
+
+/// `weights` with the listed criteria set; a criterion may be listed once,
+/// with a weight from 0 to 100.
+fn weights(
+    listed: Vec<pb::CriterionWeight>,
+    mut weights: Weights,
+    v: &mut Vec<Violation>,
+) -> Weights {
     let mut seen = Vec::new();
-    for (i, w) in p.weights.into_iter().enumerate() {
+    for (i, w) in listed.into_iter().enumerate() {
         let Some(criterion) = Criterion::from_number(w.criterion) else {
             v.push(Violation::new(
                 format!("profile.weights[{i}].criterion"),
@@ -341,7 +390,7 @@ pub fn profile(p: pb::Profile, v: &mut Vec<Violation>) -> Profile {
         }
         seen.push(criterion);
         if (0..=100).contains(&w.weight) {
-            profile.weights.set(criterion, w.weight);
+            weights.set(criterion, w.weight);
         } else {
             v.push(Violation::new(
                 format!("profile.weights[{i}].weight"),
@@ -349,9 +398,15 @@ pub fn profile(p: pb::Profile, v: &mut Vec<Violation>) -> Profile {
             ));
         }
     }
-    for (i, k) in p.knockouts.into_iter().enumerate() {
+    weights
+}
+
+/// The knockout criteria, sorted and without duplicates.
+fn knockouts(numbers: Vec<i32>, v: &mut Vec<Violation>) -> Vec<Criterion> {
+    let mut knockouts = Vec::new();
+    for (i, k) in numbers.into_iter().enumerate() {
         match Criterion::from_number(k) {
-            Some(c) if !profile.knockouts.contains(&c) => profile.knockouts.push(c),
+            Some(c) if !knockouts.contains(&c) => knockouts.push(c),
             Some(_) => {}
             None => v.push(Violation::new(
                 format!("profile.knockouts[{i}]"),
@@ -359,9 +414,8 @@ pub fn profile(p: pb::Profile, v: &mut Vec<Violation>) -> Profile {
             )),
         }
     }
-    profile.knockouts.sort();
-    v.extend(profile.violations("profile"));
-    profile
+    knockouts.sort();
+    knockouts
 }
 
 // --- responses ------------------------------------------------------------

@@ -7,7 +7,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::domain::profile::Violation;
+use crate::domain::Violation;
 
 /// Page size when the caller sends 0.
 pub const DEFAULT_PAGE_SIZE: i64 = 50;

@@ -7,7 +7,7 @@ use super::convert;
 use super::guard::{authenticated, record_lead_id};
 use super::pagination;
 use super::status::invalid_argument;
-use crate::domain::profile::Violation;
+use crate::domain::Violation;
 use crate::proto::v1 as pb;
 use crate::proto::v1::lead_qualification_service_server::LeadQualificationService;
 use crate::qualification::{OverrideVerdict, Qualifier};

@@ -4,8 +4,8 @@
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, FieldViolation, StatusExt};
 
-use crate::domain::profile::Violation;
-use crate::qualification::AppError;
+use crate::domain::Violation;
+use crate::error::AppError;
 use crate::storage::StorageError;
 
 /// `INVALID_ARGUMENT` naming every bad field.

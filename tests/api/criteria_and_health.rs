@@ -1,5 +1,6 @@
 //! ListCriteria, health and reflection.
 
+use leadqual::domain;
 use leadqual::proto::v1 as pb;
 use pb::{Criterion, Stage};
 use tonic_health::pb::health_check_response::ServingStatus;
@@ -22,9 +23,10 @@ async fn criteria_catalogue_lists_all_21_with_defaults(backend: Backend) {
         .expect("ListCriteria")
         .into_inner()
         .criteria;
-    assert_eq!(criteria.len(), 21);
+    assert_eq!(criteria.len(), domain::Criterion::COUNT);
     let numbers: Vec<i32> = criteria.iter().map(|c| c.criterion).collect();
-    assert_eq!(numbers, (1..=21).collect::<Vec<_>>());
+    let count = i32::try_from(domain::Criterion::COUNT).expect("a small count");
+    assert_eq!(numbers, (1..=count).collect::<Vec<_>>());
     let repeats = &criteria[Criterion::RepeatedExplanations as usize - 1];
     assert_eq!(repeats.code, "REPEATED_EXPLANATIONS");
     assert_eq!(repeats.stage, Stage::Recommendation as i32);

@@ -1,5 +1,6 @@
 //! GetProfile, UpdateProfile and ListProfileVersions.
 
+use leadqual::domain;
 use leadqual::proto::v1 as pb;
 use pb::{Criterion, Outcome, SignalStatus, Stage};
 use tonic::Code;
@@ -49,7 +50,7 @@ async fn fresh_install_serves_the_default_profile_as_version_1(backend: Backend)
     assert_eq!(profile.max_meeting_disruptions, Some(3));
     assert_eq!(profile.min_answer_ratio, Some(0.5));
     assert!(profile.target_verticals.is_empty() && profile.countries.is_empty());
-    assert_eq!(profile.weights.len(), 21);
+    assert_eq!(profile.weights.len(), domain::Criterion::COUNT);
     let territory = profile
         .weights
         .iter()

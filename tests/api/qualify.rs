@@ -1,5 +1,6 @@
 //! QualifyLead end to end: verdicts, persistence, merging, idempotency.
 
+use leadqual::domain;
 use leadqual::proto::v1 as pb;
 use pb::{Criterion, Outcome, SignalStatus, Stage};
 
@@ -43,7 +44,7 @@ async fn qualify_explains_the_verdict_and_it_survives_a_restart(backend: Backend
     assert!(!verdict.verdict_id.is_empty());
     assert_eq!(verdict.lead_id, "acme-1");
     assert_eq!(verdict.stage, Stage::Recommendation as i32);
-    assert_eq!(verdict.signals.len(), 21);
+    assert_eq!(verdict.signals.len(), domain::Criterion::COUNT);
     // REPEATED_EXPLANATIONS (15) + MEETING_DISRUPTIONS (20) = 35: needs review.
     assert_eq!(verdict.score, 35);
     assert_eq!(verdict.outcome, Outcome::NeedsReview as i32);

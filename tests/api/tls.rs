@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use leadqual::auth::Role;
+use leadqual::domain;
 use leadqual::proto::v1 as pb;
 use leadqual::proto::v1::lead_qualification_service_client::LeadQualificationServiceClient;
 use pb::Stage;
@@ -46,7 +47,7 @@ async fn calls_over_tls_work_with_a_key() {
         .expect("ListCriteria over TLS")
         .into_inner()
         .criteria;
-    assert_eq!(criteria.len(), 21);
+    assert_eq!(criteria.len(), domain::Criterion::COUNT);
     let status = HealthClient::new(app.channel.clone())
         .check(HealthCheckRequest {
             service: String::new(),

@@ -3,8 +3,8 @@
 use jiff::civil::{Date, date};
 use jiff::tz::TimeZone;
 
-use crate::domain::engine::overlap_hours;
 use crate::domain::profile::ZoneName;
+use crate::domain::rules::overlap_hours;
 use crate::domain::{
     Criterion, EngagementPattern, Evaluation, Facts, Priority, Profile, Signal, Stage, Thresholds,
     evaluate,

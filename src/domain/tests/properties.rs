@@ -3,7 +3,7 @@
 
 use jiff::ToSpan;
 use jiff::civil::{Date, date};
-use proptest::array::uniform21;
+use proptest::array::uniform;
 use proptest::option;
 use proptest::prelude::*;
 use proptest::sample::{select, subsequence};
@@ -241,8 +241,8 @@ prop_compose! {
     fn arb_profile()(
         icp in arb_icp(),
         thresholds in arb_thresholds(),
-        weights in uniform21(0i32..=100),
-        knockouts in uniform21(prop::bool::weighted(0.15)),
+        weights in uniform::<_, { Criterion::COUNT }>(0i32..=100),
+        knockouts in uniform::<_, { Criterion::COUNT }>(prop::bool::weighted(0.15)),
         (review_threshold, disqualify_threshold) in
             (1i32..=100).prop_flat_map(|d| (1i32..=d, Just(d))),
     ) -> Profile {
@@ -397,7 +397,7 @@ proptest! {
         );
     }
 
-    /// (d) 21 signals in catalogue order; not applicable exactly for the
+    /// (d) one signal per criterion, in catalogue order; not applicable exactly for the
     /// criteria of a later stage.
     #[test]
     fn signals_cover_the_catalogue_with_later_stages_not_applicable(
@@ -408,7 +408,7 @@ proptest! {
     ) {
         let evaluation = evaluate(&facts, &profile, stage, day);
         prop_assert_eq!(evaluation.stage, stage);
-        prop_assert_eq!(evaluation.signals.len(), 21);
+        prop_assert_eq!(evaluation.signals.len(), Criterion::COUNT);
         for (s, def) in evaluation.signals.iter().zip(&CATALOGUE) {
             prop_assert_eq!(s.criterion, def.criterion);
             prop_assert_eq!(

@@ -1,4 +1,4 @@
-//! One test per rule edge of the 21 criteria (SPEC section 2), with the SPEC
+//! One test per rule edge of every criterion (SPEC section 2), with the SPEC
 //! defaults unless a test says otherwise.
 
 use jiff::civil::{Date, date};
@@ -7,7 +7,7 @@ use super::fixtures::{
     MARCH_GAP, OCTOBER_GAP, SUMMER, WINTER, all_clear_facts, eval, facts_firing,
     restrictive_profile, signal, tz, zone,
 };
-use crate::domain::engine::overlap_hours;
+use crate::domain::rules::overlap_hours;
 use crate::domain::{
     BusinessHours, CATALOGUE, Criterion, EngagementPattern, Facts, Priority, Profile, Signal,
     SignalStatus, Stage, evaluate,
@@ -1289,7 +1289,7 @@ fn custom_material_repeats_allowed_is_honoured() {
 
 #[test]
 fn catalogue_has_the_spec_codes_stages_and_default_weights() {
-    let expected: [(&str, Stage, i32); 21] = [
+    let expected: [(&str, Stage, i32); Criterion::COUNT] = [
         ("COMPANY_SIZE_MISMATCH", Stage::Identification, 25),
         ("REVENUE_MISMATCH", Stage::Identification, 25),
         ("VERTICAL_MISMATCH", Stage::Identification, 30),
