@@ -16,7 +16,8 @@ use crate::domain::Violation;
 pub use crate::domain::access::Role;
 use crate::error::AppError;
 use crate::qualification::{DEFAULT_TENANT, now, truncate_page};
-use crate::storage::{ApiKeyRecord, AuditEvent, AuditKind, Storage};
+use crate::records::{ApiKeyRecord, AuditEvent, AuditKind};
+use crate::storage::Storage;
 
 /// The actor recorded for calls made without a key.
 pub const UNAUTHENTICATED_ACTOR: &str = "unauthenticated";

@@ -8,6 +8,7 @@ pub mod error;
 pub mod grpc;
 pub mod proto;
 pub mod qualification;
+pub mod records;
 pub mod startup;
 pub mod storage;
 pub mod telemetry;

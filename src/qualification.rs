@@ -11,9 +11,9 @@ use jiff::tz::TimeZone;
 
 use crate::domain::{Facts, LeadId, Outcome, Profile, RequestId, Stage, Violation, evaluate};
 use crate::error::AppError;
+use crate::records::{AuditEvent, AuditKind, OverrideRecord, ProfileVersion, VerdictRecord};
 use crate::storage::{
-    AuditEvent, AuditFilter, AuditKind, LeadFilter, NewQualification, OverrideRecord,
-    ProfileVersion, Storage, StorageError, StoredLead, StoredLeadView, VerdictRecord,
+    AuditFilter, LeadFilter, NewQualification, Storage, StorageError, StoredLead, StoredLeadView,
 };
 
 /// The tenant of calls made without an API key (while none exists).

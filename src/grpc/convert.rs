@@ -13,7 +13,7 @@ use crate::domain::{
 };
 use crate::proto::v1 as pb;
 use crate::qualification::{LeadView, OverrideVerdict, QualifyLead};
-use crate::storage::{
+use crate::records::{
     ApiKeyRecord, AuditEvent, AuditKind, OverrideRecord, ProfileVersion, VerdictRecord,
 };
 

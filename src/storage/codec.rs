@@ -10,9 +10,9 @@ use jiff::Timestamp;
 use jiff::civil::Date;
 use serde::{Deserialize, Deserializer};
 
-use super::{StorageError, StorageResult, StoredLead, StoredLeadView, VerdictRecord};
-use crate::domain::access::Role;
+use super::{StorageError, StorageResult, StoredLead, StoredLeadView};
 use crate::domain::{Criterion, Evaluation, Facts, Outcome, Profile, Signal, SignalStatus, Stage};
+use crate::records::{VerdictRecord, outcome_from_code};
 
 /// A record from its stored row; a row that cannot be read is corrupt, not a
 /// reason to retry.
@@ -39,26 +39,6 @@ fn ts_from_text(text: &str) -> anyhow::Result<Timestamp> {
 
 fn outcome_from(code: &str) -> anyhow::Result<Outcome> {
     Outcome::from_code(code).ok_or_else(|| anyhow!("unknown stored outcome {code:?}"))
-}
-
-/// An outcome stored by its code, in a JSON document.
-pub fn outcome<'de, D: Deserializer<'de>>(d: D) -> Result<Outcome, D::Error> {
-    outcome_from(&String::deserialize(d)?).map_err(serde::de::Error::custom)
-}
-
-/// Roles stored as comma-separated codes, in a JSON document.
-pub fn roles<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Role>, D::Error> {
-    String::deserialize(d)?
-        .split(',')
-        .filter(|r| !r.is_empty())
-        .map(|r| Role::from_code(r).ok_or_else(|| format!("unknown stored role {r:?}")))
-        .collect::<Result<_, _>>()
-        .map_err(serde::de::Error::custom)
-}
-
-/// Roles as stored: comma-separated codes.
-pub fn roles_to_text(roles: &[Role]) -> String {
-    roles.iter().map(|r| r.code()).collect::<Vec<_>>().join(",")
 }
 
 pub fn profile_body(profile: &Profile) -> String {
@@ -148,7 +128,7 @@ struct VerdictDoc {
     lead_id: String,
     seq: i64,
     stage: Stage,
-    #[serde(deserialize_with = "outcome")]
+    #[serde(deserialize_with = "outcome_from_code")]
     outcome: Outcome,
     score: i32,
     profile_version: i64,

@@ -11,7 +11,8 @@ use sqlx::postgres::PgRow;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Arguments, Database, Encode, FromRow, Postgres, Sqlite, Type};
 
-use super::{NewQualification, StorageResult, VerdictRecord};
+use super::{NewQualification, StorageResult};
+use crate::records::VerdictRecord;
 
 /// A value that both backends can bind.
 pub trait Bind<'q>:

@@ -1,7 +1,8 @@
-//! Persistence: one trait, [`Storage`], which the rest of the program sees.
-//! Its queries are written once (`sql`), for a small dialect per backend;
-//! each backend (SQLite, PostgreSQL) brings its own connections, migrations
-//! and tuned write path for qualifications.
+//! Persistence of leads and of the records in [`crate::records`]: one trait,
+//! [`Storage`], which the rest of the program sees. Its queries are written
+//! once (`sql`), for a small dialect per backend (`dialect`); each backend
+//! (SQLite, PostgreSQL) brings its own connections, migrations and tuned
+//! write path for qualifications.
 
 mod codec;
 mod dialect;
@@ -13,11 +14,11 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use jiff::Timestamp;
-use jiff::civil::Date;
-use serde::Deserialize;
 
-use crate::domain::access::Role;
-use crate::domain::{Evaluation, Facts, Outcome, Profile, Stage};
+use crate::domain::{Facts, Outcome, Stage};
+use crate::records::{
+    ApiKeyRecord, AuditEvent, AuditKind, OverrideRecord, ProfileVersion, VerdictRecord,
+};
 
 /// A lead as stored: its merged facts and where it stands.
 #[derive(Clone, Debug, PartialEq)]
@@ -42,137 +43,6 @@ pub struct StoredLeadView {
     pub lead: StoredLead,
     pub latest_verdict: Option<VerdictRecord>,
     pub latest_override: Option<OverrideRecord>,
-}
-
-/// An immutable verdict with everything needed to explain it later.
-#[derive(Clone, Debug, PartialEq)]
-pub struct VerdictRecord {
-    pub verdict_id: String,
-    pub tenant: String,
-    pub lead_id: String,
-    /// Position in the lead's history, from 1.
-    pub seq: i64,
-    pub evaluation: Evaluation,
-    pub profile_version: i64,
-    /// The merged facts the verdict was computed over.
-    pub facts: Facts,
-    pub facts_hash: String,
-    pub request_id: Option<String>,
-    pub evaluated_at: Timestamp,
-    pub evaluation_date: Date,
-}
-
-/// One immutable profile version of a tenant.
-#[derive(Clone, Debug, PartialEq, Deserialize)]
-pub struct ProfileVersion {
-    pub tenant: String,
-    pub version: i64,
-    pub profile: Profile,
-    pub created_at: Timestamp,
-}
-
-/// An API key as stored: never the secret, only its hash.
-#[derive(Clone, Debug, PartialEq, Deserialize)]
-pub struct ApiKeyRecord {
-    pub key_id: String,
-    pub tenant: String,
-    /// SHA-256 (hex) of the full key.
-    pub secret_hash: String,
-    #[serde(deserialize_with = "codec::roles")]
-    pub roles: Vec<Role>,
-    pub description: String,
-    pub created_at: Timestamp,
-    pub last_used_at: Option<Timestamp>,
-    pub revoked_at: Option<Timestamp>,
-}
-
-/// An outcome set by hand for a lead.
-#[derive(Clone, Debug, PartialEq, Deserialize)]
-pub struct OverrideRecord {
-    pub override_id: String,
-    pub tenant: String,
-    pub lead_id: String,
-    #[serde(deserialize_with = "codec::outcome")]
-    pub outcome: Outcome,
-    pub reason: String,
-    pub author: String,
-    /// The key that made it, "cli" or "unauthenticated".
-    pub actor: String,
-    /// The lead's latest computed verdict at the time.
-    pub verdict_id: Option<String>,
-    pub created_at: Timestamp,
-    pub expires_at: Option<Timestamp>,
-}
-
-impl OverrideRecord {
-    /// Whether it still applies at `now`.
-    pub fn is_active(&self, now: Timestamp) -> bool {
-        self.expires_at.is_none_or(|at| at > now)
-    }
-}
-
-/// What an audit event records.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum AuditKind {
-    ProfileUpdated,
-    ApiKeyCreated,
-    ApiKeyRevoked,
-    VerdictOverridden,
-}
-
-impl AuditKind {
-    /// The code stored and shown, as serde reads it.
-    pub fn code(self) -> &'static str {
-        match self {
-            AuditKind::ProfileUpdated => "PROFILE_UPDATED",
-            AuditKind::ApiKeyCreated => "API_KEY_CREATED",
-            AuditKind::ApiKeyRevoked => "API_KEY_REVOKED",
-            AuditKind::VerdictOverridden => "VERDICT_OVERRIDDEN",
-        }
-    }
-}
-
-/// One append-only audit record.
-#[derive(Clone, Debug, PartialEq, Deserialize)]
-pub struct AuditEvent {
-    /// Storage order; 0 for an event not stored yet.
-    pub seq: i64,
-    pub event_id: String,
-    pub tenant: String,
-    pub kind: AuditKind,
-    pub actor: String,
-    pub lead_id: Option<String>,
-    pub subject: String,
-    /// JSON, or empty when there was nothing before / after.
-    pub before_json: String,
-    pub after_json: String,
-    pub created_at: Timestamp,
-}
-
-impl AuditEvent {
-    /// A new event of `kind` by `actor` at `at`, not stored yet; before,
-    /// after and lead are empty until set.
-    pub fn new(
-        tenant: &str,
-        kind: AuditKind,
-        actor: &str,
-        subject: String,
-        at: Timestamp,
-    ) -> AuditEvent {
-        AuditEvent {
-            seq: 0,
-            event_id: uuid::Uuid::now_v7().to_string(),
-            tenant: tenant.to_owned(),
-            kind,
-            actor: actor.to_owned(),
-            lead_id: None,
-            subject,
-            before_json: String::new(),
-            after_json: String::new(),
-            created_at: at,
-        }
-    }
 }
 
 /// Filters of the audit listing; `None` means any.

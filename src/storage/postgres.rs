@@ -12,7 +12,8 @@ use sqlx::{PgPool, Postgres};
 
 use super::codec;
 use super::dialect::{Backend, Dialect, run_with_sqlx};
-use super::{NewQualification, StorageError, StorageResult, VerdictRecord};
+use super::{NewQualification, StorageError, StorageResult};
+use crate::records::VerdictRecord;
 
 impl Dialect for Postgres {
     fn timestamp(column: &str) -> String {

@@ -9,9 +9,11 @@ use sqlx::Connection;
 use super::codec::{self, ContextRow, LeadRow, LeadViewRow, VerdictRow, decode, decode_doc};
 use super::dialect::{Backend, Dialect, Statement, StoredRow};
 use super::{
-    ApiKeyRecord, AuditEvent, AuditFilter, LeadFilter, NewQualification, OverrideRecord,
-    ProfileVersion, Storage, StorageError, StorageResult, StoredLead, StoredLeadView,
-    VerdictRecord,
+    AuditFilter, LeadFilter, NewQualification, Storage, StorageError, StorageResult, StoredLead,
+    StoredLeadView,
+};
+use crate::records::{
+    ApiKeyRecord, AuditEvent, OverrideRecord, ProfileVersion, VerdictRecord, roles_to_text,
 };
 
 /// [`Storage`] on a backend.
@@ -390,7 +392,7 @@ impl<B: Backend> Storage for SqlStorage<B> {
             .bind(key.key_id.as_str())
             .bind_next(key.tenant.as_str())
             .bind_next(key.secret_hash.as_str())
-            .bind_next(codec::roles_to_text(&key.roles))
+            .bind_next(roles_to_text(&key.roles))
             .bind_next(key.description.as_str())
             .bind_next(codec::ts_to_text(key.created_at))
             .push(<B::Db as Dialect>::TIMESTAMP)

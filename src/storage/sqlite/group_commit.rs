@@ -11,9 +11,10 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::connections::Connections;
 use crate::domain::{Criterion, Stage};
+use crate::records::VerdictRecord;
 use crate::storage::codec::{self, SignalRow};
 use crate::storage::dialect::Dialect;
-use crate::storage::{NewQualification, StorageError, StorageResult, VerdictRecord};
+use crate::storage::{NewQualification, StorageError, StorageResult};
 
 /// A qualification waiting for the group commit, and who to tell.
 pub struct CommitJob {

@@ -19,7 +19,8 @@ use tokio::sync::{mpsc, oneshot, watch};
 use self::connections::{Connections, Lease};
 use self::group_commit::CommitJob;
 use super::dialect::{Backend, Dialect, run_with_sqlx};
-use super::{NewQualification, StorageError, StorageResult, VerdictRecord};
+use super::{NewQualification, StorageError, StorageResult};
+use crate::records::VerdictRecord;
 
 /// Read connections of a file database.
 pub const READERS: usize = 4;
