@@ -11,10 +11,11 @@ use jiff::tz::TimeZone;
 
 use crate::domain::{Facts, LeadId, Outcome, Profile, RequestId, Stage, Violation, evaluate};
 use crate::error::AppError;
-use crate::records::{AuditEvent, AuditKind, OverrideRecord, ProfileVersion, VerdictRecord};
-use crate::storage::{
-    AuditFilter, LeadFilter, NewQualification, Storage, StorageError, StoredLead, StoredLeadView,
+use crate::records::{
+    AuditEvent, AuditKind, OverrideRecord, ProfileVersion, StoredLead, StoredLeadView,
+    VerdictRecord,
 };
+use crate::storage::{AuditFilter, LeadFilter, NewQualification, Storage, StorageError};
 
 /// The tenant of calls made without an API key (while none exists).
 pub const DEFAULT_TENANT: &str = "default";

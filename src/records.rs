@@ -1,5 +1,5 @@
-//! What leadqual keeps: verdicts, profile versions, API keys, overrides and
-//! the audit trail. The application makes these records, storage keeps them
+//! What leadqual keeps: leads, verdicts, profile versions, API keys,
+//! overrides and the audit trail. The application makes these records, storage keeps them
 //! and the API shows them.
 
 use jiff::Timestamp;
@@ -7,7 +7,32 @@ use jiff::civil::Date;
 use serde::{Deserialize, Deserializer};
 
 use crate::domain::access::Role;
-use crate::domain::{Evaluation, Facts, Outcome, Profile};
+use crate::domain::{Evaluation, Facts, Outcome, Profile, Stage};
+
+/// A lead as stored: its merged facts and where it stands.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredLead {
+    pub tenant: String,
+    pub lead_id: String,
+    pub stage: Stage,
+    pub facts: Facts,
+    /// Grows by one on every stored qualification; used for optimistic
+    /// concurrency between concurrent updates of the same lead.
+    pub revision: i64,
+    pub latest_verdict_id: Option<String>,
+    pub latest_outcome: Option<Outcome>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// A lead as read for display: with its latest verdict and its newest
+/// override, active or not.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredLeadView {
+    pub lead: StoredLead,
+    pub latest_verdict: Option<VerdictRecord>,
+    pub latest_override: Option<OverrideRecord>,
+}
 
 /// An immutable verdict with everything needed to explain it later.
 #[derive(Clone, Debug, PartialEq)]

@@ -10,9 +10,9 @@ use jiff::Timestamp;
 use jiff::civil::Date;
 use serde::{Deserialize, Deserializer};
 
-use super::{StorageError, StorageResult, StoredLead, StoredLeadView};
+use super::{NewQualification, StorageError, StorageResult};
 use crate::domain::{Criterion, Evaluation, Facts, Outcome, Profile, Signal, SignalStatus, Stage};
-use crate::records::{VerdictRecord, outcome_from_code};
+use crate::records::{StoredLead, StoredLeadView, VerdictRecord, outcome_from_code};
 
 /// A record from its stored row; a row that cannot be read is corrupt, not a
 /// reason to retry.
@@ -235,6 +235,9 @@ impl TryFrom<LeadViewRow> for StoredLeadView {
 #[derive(serde::Serialize, Deserialize)]
 pub struct SignalRow {
     pub criterion: String,
+    /// The criterion's stage: a column of `signals`, not kept in the JSON.
+    #[serde(skip)]
+    pub stage: &'static str,
     pub status: String,
     pub weight: i32,
     /// SQLite has no boolean: 0 or 1 where SQLite built the JSON.
@@ -247,50 +250,51 @@ pub struct SignalRow {
 }
 
 /// A boolean as JSON holds it: `true`/`false`, or 0/1.
-fn flag<'de, D: Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {
-    struct Flag;
-    impl serde::de::Visitor<'_> for Flag {
-        type Value = bool;
+fn flag<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    match serde_json::Value::deserialize(d)? {
+        serde_json::Value::Bool(b) => Ok(b),
+        serde_json::Value::Number(n) => Ok(n.as_i64() != Some(0)),
+        other => Err(serde::de::Error::custom(format!("{other} is not a flag"))),
+    }
+}
 
-        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-            f.write_str("a boolean, 0 or 1")
-        }
+/// A qualification as both backends write it, prepared once.
+pub struct Prepared<'a> {
+    pub q: &'a NewQualification,
+    /// The merged facts as stored, for the lead and the verdict alike.
+    pub facts: String,
+    pub at: String,
+    /// One row per signal, in catalogue order.
+    pub signals: Vec<SignalRow>,
+    /// The signals as the JSON array kept with the verdict.
+    pub signals_json: String,
+}
 
-        fn visit_bool<E: serde::de::Error>(self, b: bool) -> Result<bool, E> {
-            Ok(b)
-        }
-
-        fn visit_u64<E: serde::de::Error>(self, i: u64) -> Result<bool, E> {
-            Ok(i != 0)
-        }
-
-        fn visit_i64<E: serde::de::Error>(self, i: i64) -> Result<bool, E> {
-            Ok(i != 0)
+impl<'a> Prepared<'a> {
+    pub fn new(q: &'a NewQualification) -> Self {
+        let v = &q.verdict;
+        let signals: Vec<SignalRow> = v
+            .evaluation
+            .signals
+            .iter()
+            .map(|s| SignalRow {
+                criterion: s.criterion.code().to_owned(),
+                stage: s.stage().code(),
+                status: s.status.code().to_owned(),
+                weight: s.weight,
+                knockout: s.knockout,
+                evidence: s.evidence.clone(),
+                remedy: s.remedy.clone(),
+                missing_facts: serde_json::to_string(&s.missing_facts)
+                    .expect("a list of strings always serialises"),
+            })
+            .collect();
+        Prepared {
+            q,
+            facts: v.facts.to_json(),
+            at: ts_to_text(v.evaluated_at),
+            signals_json: serde_json::to_string(&signals).expect("signals always serialise"),
+            signals,
         }
     }
-    deserializer.deserialize_any(Flag)
-}
-
-/// A verdict's signals as the JSON array stored with it.
-pub fn signals_json(rows: &[SignalRow]) -> String {
-    serde_json::to_string(rows).expect("signals always serialise")
-}
-
-/// One row per signal of a verdict, in catalogue order.
-pub fn signal_rows(verdict: &VerdictRecord) -> Vec<SignalRow> {
-    verdict
-        .evaluation
-        .signals
-        .iter()
-        .map(|s| SignalRow {
-            criterion: s.criterion.code().to_owned(),
-            status: s.status.code().to_owned(),
-            weight: s.weight,
-            knockout: s.knockout,
-            evidence: s.evidence.clone(),
-            remedy: s.remedy.clone(),
-            missing_facts: serde_json::to_string(&s.missing_facts)
-                .expect("a list of strings always serialises"),
-        })
-        .collect()
 }

@@ -15,35 +15,11 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use jiff::Timestamp;
 
-use crate::domain::{Facts, Outcome, Stage};
+use crate::domain::{Outcome, Stage};
 use crate::records::{
-    ApiKeyRecord, AuditEvent, AuditKind, OverrideRecord, ProfileVersion, VerdictRecord,
+    ApiKeyRecord, AuditEvent, AuditKind, OverrideRecord, ProfileVersion, StoredLead,
+    StoredLeadView, VerdictRecord,
 };
-
-/// A lead as stored: its merged facts and where it stands.
-#[derive(Clone, Debug, PartialEq)]
-pub struct StoredLead {
-    pub tenant: String,
-    pub lead_id: String,
-    pub stage: Stage,
-    pub facts: Facts,
-    /// Grows by one on every stored qualification; used for optimistic
-    /// concurrency between concurrent updates of the same lead.
-    pub revision: i64,
-    pub latest_verdict_id: Option<String>,
-    pub latest_outcome: Option<Outcome>,
-    pub created_at: Timestamp,
-    pub updated_at: Timestamp,
-}
-
-/// A lead as read for display: with its latest verdict and its newest
-/// override, active or not.
-#[derive(Clone, Debug, PartialEq)]
-pub struct StoredLeadView {
-    pub lead: StoredLead,
-    pub latest_verdict: Option<VerdictRecord>,
-    pub latest_override: Option<OverrideRecord>,
-}
 
 /// Filters of the audit listing; `None` means any.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

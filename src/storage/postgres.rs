@@ -10,7 +10,7 @@ use sqlx::pool::PoolConnection;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::{PgPool, Postgres};
 
-use super::codec;
+use super::codec::Prepared;
 use super::dialect::{Backend, Dialect, run_with_sqlx};
 use super::{NewQualification, StorageError, StorageResult};
 use crate::records::VerdictRecord;
@@ -76,16 +76,8 @@ impl Backend for PostgresBackend {
     }
 
     async fn commit_qualification(&self, q: NewQualification) -> StorageResult<VerdictRecord> {
-        let v = &q.verdict;
-        let evaluated_at = codec::ts_to_text(v.evaluated_at);
-        let facts = v.facts.to_json();
-        let rows = codec::signal_rows(v);
-        let stages: Vec<&str> = v
-            .evaluation
-            .signals
-            .iter()
-            .map(|s| s.stage().code())
-            .collect();
+        let p = Prepared::new(&q);
+        let (v, rows) = (&q.verdict, &p.signals);
         // One statement, so one round trip and atomic without BEGIN/COMMIT.
         // The verdict goes in only while the lead is still at the revision
         // it was read at; its seq (revision + 1) is unique per lead, so of
@@ -139,10 +131,10 @@ impl Backend for PostgresBackend {
         .bind(v.evaluation.outcome.code())
         .bind(v.evaluation.score)
         .bind(v.profile_version)
-        .bind(&facts)
+        .bind(&p.facts)
         .bind(&v.facts_hash)
         .bind(&v.request_id)
-        .bind(&evaluated_at)
+        .bind(&p.at)
         .bind(v.evaluation_date.to_string())
         .bind(q.expected_revision)
         .bind(q.stage.code())
@@ -151,7 +143,7 @@ impl Backend for PostgresBackend {
                 .map(|r| r.criterion.as_str())
                 .collect::<Vec<_>>(),
         )
-        .bind(&stages)
+        .bind(rows.iter().map(|r| r.stage).collect::<Vec<_>>())
         .bind(rows.iter().map(|r| r.status.as_str()).collect::<Vec<_>>())
         .bind(rows.iter().map(|r| r.weight).collect::<Vec<_>>())
         .bind(rows.iter().map(|r| r.knockout).collect::<Vec<_>>())
@@ -162,7 +154,7 @@ impl Backend for PostgresBackend {
                 .map(|r| r.missing_facts.as_str())
                 .collect::<Vec<_>>(),
         )
-        .bind(codec::signals_json(&rows))
+        .bind(&p.signals_json)
         .fetch_one(&self.pool)
         .await?;
         if stored == 1 {

@@ -8,12 +8,10 @@ use sqlx::Connection;
 
 use super::codec::{self, ContextRow, LeadRow, LeadViewRow, VerdictRow, decode, decode_doc};
 use super::dialect::{Backend, Dialect, Statement, StoredRow};
-use super::{
-    AuditFilter, LeadFilter, NewQualification, Storage, StorageError, StorageResult, StoredLead,
-    StoredLeadView,
-};
+use super::{AuditFilter, LeadFilter, NewQualification, Storage, StorageError, StorageResult};
 use crate::records::{
-    ApiKeyRecord, AuditEvent, OverrideRecord, ProfileVersion, VerdictRecord, roles_to_text,
+    ApiKeyRecord, AuditEvent, OverrideRecord, ProfileVersion, StoredLead, StoredLeadView,
+    VerdictRecord, roles_to_text,
 };
 
 /// [`Storage`] on a backend.

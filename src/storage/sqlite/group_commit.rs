@@ -10,9 +10,9 @@ use sqlx::{Connection, QueryBuilder, Sqlite, Transaction};
 use tokio::sync::{mpsc, oneshot};
 
 use super::connections::Connections;
-use crate::domain::{Criterion, Stage};
+use crate::domain::Criterion;
 use crate::records::VerdictRecord;
-use crate::storage::codec::{self, SignalRow};
+use crate::storage::codec::{Prepared, SignalRow};
 use crate::storage::dialect::Dialect;
 use crate::storage::{NewQualification, StorageError, StorageResult};
 
@@ -148,17 +148,6 @@ async fn commit_group(
     Ok(results)
 }
 
-/// What one accepted qualification writes, prepared once for its lead, its
-/// verdict and its signal rows.
-struct Prepared<'a> {
-    q: &'a NewQualification,
-    /// The merged facts as stored, for the lead and the verdict alike.
-    facts: String,
-    at: String,
-    signals: Vec<SignalRow>,
-    signals_json: String,
-}
-
 /// Leads or verdicts per statement, largest first (9 and 14 values a row).
 const ROW_CHUNKS: [usize; 3] = [16, 4, 1];
 
@@ -194,20 +183,7 @@ async fn write_qualifications(
     tx: &mut Transaction<'_, Sqlite>,
     accepted: &[&NewQualification],
 ) -> anyhow::Result<()> {
-    let prepared: Vec<Prepared> = accepted
-        .iter()
-        .map(|q| {
-            let signals = codec::signal_rows(&q.verdict);
-            Prepared {
-                q,
-                facts: q.verdict.facts.to_json(),
-                at: codec::ts_to_text(q.verdict.evaluated_at),
-                signals_json: codec::signals_json(&signals),
-                signals,
-            }
-        })
-        .collect();
-
+    let prepared: Vec<Prepared> = accepted.iter().map(|q| Prepared::new(q)).collect();
     for chunk in fixed_chunks(&prepared, ROW_CHUNKS) {
         let mut upsert = QueryBuilder::<Sqlite>::new(
             "INSERT INTO leads (tenant, lead_id, stage, facts, revision, latest_verdict_id, \
@@ -258,27 +234,22 @@ async fn write_qualifications(
         });
         insert.build().execute(&mut **tx).await?;
     }
-    let signals: Vec<(&Prepared, Stage, &SignalRow)> = prepared
+    let signals: Vec<(&Prepared, &SignalRow)> = prepared
         .iter()
-        .flat_map(|p| {
-            let stages = p.q.verdict.evaluation.signals.iter().map(|s| s.stage());
-            stages
-                .zip(&p.signals)
-                .map(move |(stage, row)| (p, stage, row))
-        })
+        .flat_map(|p| p.signals.iter().map(move |row| (p, row)))
         .collect();
     for chunk in fixed_chunks(&signals, SIGNAL_CHUNKS) {
         let mut insert = QueryBuilder::<Sqlite>::new(
             "INSERT INTO signals (verdict_id, tenant, lead_id, criterion, stage, status, \
              weight, knockout, evidence, remedy, missing_facts, evaluated_at) ",
         );
-        insert.push_values(chunk, |mut b, (p, stage, row)| {
+        insert.push_values(chunk, |mut b, (p, row)| {
             let v = &p.q.verdict;
             b.push_bind(v.verdict_id.as_str())
                 .push_bind(v.tenant.as_str())
                 .push_bind(v.lead_id.as_str())
                 .push_bind(row.criterion.as_str())
-                .push_bind(stage.code())
+                .push_bind(row.stage)
                 .push_bind(row.status.as_str())
                 .push_bind(row.weight)
                 .push_bind(row.knockout)
