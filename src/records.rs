@@ -10,7 +10,7 @@ use crate::domain::access::Role;
 use crate::domain::{Evaluation, Facts, Outcome, Profile, Stage};
 
 /// A lead as stored: its merged facts and where it stands.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 pub struct StoredLead {
     pub tenant: String,
     pub lead_id: String,
@@ -82,7 +82,6 @@ pub struct OverrideRecord {
     pub override_id: String,
     pub tenant: String,
     pub lead_id: String,
-    #[serde(deserialize_with = "outcome_from_code")]
     pub outcome: Outcome,
     pub reason: String,
     pub author: String,
@@ -177,11 +176,4 @@ fn roles_from_text<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Role>, D::Erro
         .map(|r| Role::from_code(r).ok_or_else(|| format!("unknown stored role {r:?}")))
         .collect::<Result<_, _>>()
         .map_err(serde::de::Error::custom)
-}
-
-/// An outcome stored by its code.
-pub fn outcome_from_code<'de, D: Deserializer<'de>>(d: D) -> Result<Outcome, D::Error> {
-    let code = String::deserialize(d)?;
-    Outcome::from_code(&code)
-        .ok_or_else(|| serde::de::Error::custom(format!("unknown stored outcome {code:?}")))
 }

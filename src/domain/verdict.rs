@@ -2,8 +2,9 @@
 
 use super::criteria::{Criterion, Stage};
 
-/// What a verdict concludes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// What a verdict concludes; read back from storage by its code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Outcome {
     Qualified = 1,
     NeedsReview = 2,

@@ -12,7 +12,7 @@ use serde::{Deserialize, Deserializer};
 
 use super::{NewQualification, StorageError, StorageResult};
 use crate::domain::{Criterion, Evaluation, Facts, Outcome, Profile, Signal, SignalStatus, Stage};
-use crate::records::{StoredLead, StoredLeadView, VerdictRecord, outcome_from_code};
+use crate::records::{StoredLead, StoredLeadView, VerdictRecord};
 
 /// A record from its stored row; a row that cannot be read is corrupt, not a
 /// reason to retry.
@@ -32,75 +32,8 @@ pub fn ts_to_text(ts: Timestamp) -> String {
     ts.strftime("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
 }
 
-fn ts_from_text(text: &str) -> anyhow::Result<Timestamp> {
-    text.parse()
-        .with_context(|| format!("stored timestamp {text:?} is not RFC 3339"))
-}
-
-fn outcome_from(code: &str) -> anyhow::Result<Outcome> {
-    Outcome::from_code(code).ok_or_else(|| anyhow!("unknown stored outcome {code:?}"))
-}
-
 pub fn profile_body(profile: &Profile) -> String {
     serde_json::to_string(profile).expect("a profile always serialises")
-}
-
-#[derive(sqlx::FromRow)]
-pub struct LeadRow {
-    pub tenant: String,
-    pub lead_id: String,
-    pub stage: String,
-    pub facts: String,
-    pub revision: i64,
-    pub latest_verdict_id: Option<String>,
-    pub latest_outcome: Option<String>,
-    pub created_at: String,
-    pub updated_at: String,
-}
-
-impl TryFrom<LeadRow> for StoredLead {
-    type Error = anyhow::Error;
-
-    fn try_from(row: LeadRow) -> anyhow::Result<Self> {
-        Ok(StoredLead {
-            stage: Stage::from_code(&row.stage)
-                .ok_or_else(|| anyhow!("unknown stored stage {:?}", row.stage))?,
-            facts: Facts::from_json(&row.facts).context("stored facts are unreadable")?,
-            latest_outcome: row
-                .latest_outcome
-                .as_deref()
-                .map(outcome_from)
-                .transpose()?,
-            created_at: ts_from_text(&row.created_at)?,
-            updated_at: ts_from_text(&row.updated_at)?,
-            tenant: row.tenant,
-            lead_id: row.lead_id,
-            revision: row.revision,
-            latest_verdict_id: row.latest_verdict_id,
-        })
-    }
-}
-
-/// What a qualification starts from: the id of the verdict stored under its
-/// request id, and the lead if it exists (its columns are all null if not).
-pub struct ContextRow {
-    pub replay_id: Option<String>,
-    pub lead: Option<LeadRow>,
-}
-
-impl<'r, R: sqlx::Row> sqlx::FromRow<'r, R> for ContextRow
-where
-    &'r str: sqlx::ColumnIndex<R>,
-    Option<String>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    LeadRow: sqlx::FromRow<'r, R>,
-{
-    fn from_row(row: &'r R) -> sqlx::Result<Self> {
-        let lead_id: Option<String> = row.try_get("lead_id")?;
-        Ok(ContextRow {
-            replay_id: row.try_get("replay_id")?,
-            lead: lead_id.map(|_| LeadRow::from_row(row)).transpose()?,
-        })
-    }
 }
 
 /// A verdict as its document and the JSON array of its signals.
@@ -128,7 +61,6 @@ struct VerdictDoc {
     lead_id: String,
     seq: i64,
     stage: Stage,
-    #[serde(deserialize_with = "outcome_from_code")]
     outcome: Outcome,
     score: i32,
     profile_version: i64,
@@ -199,8 +131,7 @@ fn verdict_from_parts(
 /// override (see `sql::Columns::lead_view`).
 #[derive(sqlx::FromRow)]
 pub struct LeadViewRow {
-    #[sqlx(flatten)]
-    pub lead: LeadRow,
+    pub lead: String,
     pub latest_verdict: Option<String>,
     pub latest_signals: Option<String>,
     pub latest_override: Option<String>,
@@ -210,7 +141,8 @@ impl TryFrom<LeadViewRow> for StoredLeadView {
     type Error = anyhow::Error;
 
     fn try_from(row: LeadViewRow) -> anyhow::Result<Self> {
-        let lead: StoredLead = row.lead.try_into()?;
+        let lead: StoredLead =
+            serde_json::from_str(&row.lead).context("stored lead is unreadable")?;
         Ok(StoredLeadView {
             // The latest verdict was stored with the lead's current facts.
             latest_verdict: match (&row.latest_verdict, &row.latest_signals) {

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use jiff::Timestamp;
 use sqlx::Connection;
 
-use super::codec::{self, ContextRow, LeadRow, LeadViewRow, VerdictRow, decode, decode_doc};
+use super::codec::{self, LeadViewRow, VerdictRow, decode, decode_doc};
 use super::dialect::{Backend, Dialect, Statement, StoredRow};
 use super::{AuditFilter, LeadFilter, NewQualification, Storage, StorageError, StorageResult};
 use crate::records::{
@@ -22,6 +22,7 @@ pub struct SqlStorage<B> {
 
 /// The select lists of the queries, rendered once for the backend's dialect.
 struct Columns {
+    /// A lead as one JSON document.
     lead: String,
     /// A lead, then its latest verdict, that verdict's signals and its newest
     /// override as JSON (`codec::LeadViewRow`), for `FROM leads`.
@@ -61,22 +62,23 @@ fn verdict_fields<DB: Dialect>() -> String {
 
 impl Columns {
     fn of<DB: Dialect>() -> Columns {
-        let ts = |column: &str| format!("{} AS {column}", DB::timestamp(column));
         let doc = |pairs: String| format!("{} AS doc", DB::json_object(&pairs));
-        let lead = format!(
-            "tenant, lead_id, stage, {} AS facts, revision, latest_verdict_id, latest_outcome, \
-             {}, {}",
-            DB::text("facts"),
-            ts("created_at"),
-            ts("updated_at")
-        );
+        let lead = DB::json_object(&format!(
+            "{}, 'facts', {}",
+            pairs::<DB>(
+                "leads.",
+                "tenant, lead_id, stage, revision, latest_verdict_id, latest_outcome, \
+                 created_at, updated_at"
+            ),
+            DB::json("leads.facts")
+        ));
         let latest_override = DB::json_object(&pairs::<DB>(
             "o.",
             "override_id, tenant, lead_id, outcome, reason, author, actor, verdict_id, \
              created_at, expires_at",
         ));
         let lead_view = format!(
-            "{lead}, \
+            "{lead} AS lead, \
              (SELECT {} FROM verdicts AS v WHERE v.verdict_id = leads.latest_verdict_id) \
                  AS latest_verdict, \
              (SELECT v.signals_json FROM verdicts AS v \
@@ -92,7 +94,7 @@ impl Columns {
             DB::text("v.facts")
         );
         Columns {
-            lead,
+            lead: format!("{lead} AS doc"),
             lead_view,
             verdict: format!(
                 "{} AS verdict, v.signals_json AS signals",
@@ -212,7 +214,7 @@ impl<B: Backend> Storage for SqlStorage<B> {
     async fn get_lead(&self, tenant: &str, lead_id: &str) -> StorageResult<Option<StoredLead>> {
         let mut query = Self::select(&self.columns.lead, "leads", tenant);
         query.push(" AND lead_id = ").bind(lead_id);
-        self.read_one(query, decode::<LeadRow, _>).await
+        self.read_one(query, decode_doc).await
     }
 
     async fn qualification_context(
@@ -229,18 +231,20 @@ impl<B: Backend> Storage for SqlStorage<B> {
             .bind(tenant)
             .push(" AND request_id = ")
             .bind(request_id);
-        query.push(") AS replay_id, ").push(&self.columns.lead);
-        query.push(" FROM (SELECT 1) AS one LEFT JOIN leads ON tenant = ");
-        query.bind(tenant).push(" AND lead_id = ").bind(lead_id);
-        let row: Option<ContextRow> = query
+        query
+            .push(") AS replay_id, (SELECT ")
+            .push(&self.columns.lead);
+        query.push(" FROM leads WHERE tenant = ").bind(tenant);
+        query.push(" AND lead_id = ").bind(lead_id).push(")");
+        let row: Option<(Option<String>, Option<String>)> = query
             .fetch_optional(&mut *self.backend.reader().await?)
             .await?;
-        let row = row.ok_or(sqlx::Error::RowNotFound)?;
-        let replay = match row.replay_id {
+        let (replay_id, lead) = row.ok_or(sqlx::Error::RowNotFound)?;
+        let replay = match replay_id {
             Some(verdict_id) => self.get_verdict(tenant, &verdict_id).await?,
             None => None,
         };
-        Ok((row.lead.map(decode).transpose()?, replay))
+        Ok((lead.map(|doc| decode_doc((doc,))).transpose()?, replay))
     }
 
     async fn get_lead_view(
