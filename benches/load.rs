@@ -1473,4 +1473,17 @@ impl LeadQualificationService for Echo {
     ) -> Result<Response<pb::OverrideVerdictResponse>, Status> {
         Err(Status::unimplemented("echo serves QualifyLead only"))
     }
+    async fn clear_override(
+        &self,
+        _: Request<pb::ClearOverrideRequest>,
+    ) -> Result<Response<pb::ClearOverrideResponse>, Status> {
+        Err(Status::unimplemented("echo serves QualifyLead only"))
+    }
+
+    async fn list_overrides(
+        &self,
+        _: Request<pb::ListOverridesRequest>,
+    ) -> Result<Response<pb::ListOverridesResponse>, Status> {
+        Err(Status::unimplemented("echo serves QualifyLead only"))
+    }
 }

@@ -87,6 +87,17 @@ impl LeadView {
     }
 }
 
+/// Which leads a listing shows; `None` means any.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct LeadQuery {
+    pub stage: Option<Stage>,
+    /// The latest verdict's outcome.
+    pub outcome: Option<Outcome>,
+    /// The outcome in force now: the override's while one applies, else the
+    /// latest verdict's.
+    pub effective_outcome: Option<Outcome>,
+}
+
 /// A new override, validated field by field.
 #[derive(Clone, Debug)]
 pub struct OverrideVerdict {
@@ -250,16 +261,21 @@ impl Qualifier {
     pub async fn list_leads(
         &self,
         tenant: &str,
-        filter: LeadFilter,
+        query: LeadQuery,
         after: Option<&str>,
         page_size: i64,
     ) -> Result<(Vec<LeadView>, bool), AppError> {
+        let now = now();
+        let filter = LeadFilter {
+            stage: query.stage,
+            outcome: query.outcome,
+            effective_outcome: query.effective_outcome.map(|o| (o, now)),
+        };
         let mut leads = self
             .storage
             .list_leads(tenant, filter, after, page_size + 1)
             .await?;
         let more = truncate_page(&mut leads, page_size);
-        let now = now();
         Ok((
             leads
                 .into_iter()
@@ -440,6 +456,7 @@ impl Qualifier {
             verdict_id: view.lead.latest_verdict_id.clone(),
             created_at: at,
             expires_at: cmd.expires_at,
+            cleared_at: None,
         };
         let audit = AuditEvent {
             lead_id: Some(record.lead_id.clone()),
@@ -460,6 +477,67 @@ impl Qualifier {
         self.storage.insert_override(&record, &audit).await?;
         view.active_override = Some(record.clone());
         Ok((record, view))
+    }
+
+    /// Withdraws the override in force on a lead, audited with `reason`;
+    /// `FAILED_PRECONDITION` when none is in force.
+    pub async fn clear_override(
+        &self,
+        tenant: &str,
+        actor: &str,
+        lead_id: &LeadId,
+        reason: String,
+    ) -> Result<(OverrideRecord, LeadView), AppError> {
+        let mut view = self.get_lead(tenant, lead_id).await?;
+        let none_in_force =
+            || AppError::FailedPrecondition(format!("lead {lead_id} has no override in force"));
+        let mut record = view.active_override.take().ok_or_else(none_in_force)?;
+        let at = now();
+        record.cleared_at = Some(at);
+        let audit = AuditEvent {
+            lead_id: Some(record.lead_id.clone()),
+            before_json: override_json(&record),
+            after_json: serde_json::json!({
+                "override_id": record.override_id,
+                "cleared_at": at.to_string(),
+                "reason": reason,
+            })
+            .to_string(),
+            ..AuditEvent::new(
+                tenant,
+                AuditKind::OverrideCleared,
+                actor,
+                format!("lead {lead_id}"),
+                at,
+            )
+        };
+        if !self
+            .storage
+            .clear_override(tenant, &record.override_id, at, &audit)
+            .await?
+        {
+            // Withdrawn by a concurrent call since it was read.
+            return Err(none_in_force());
+        }
+        Ok((record, view))
+    }
+
+    /// A tenant's overrides, newest first, after the `(created_at,
+    /// override_id)` of the last one of the previous page; true when more
+    /// follow.
+    pub async fn list_overrides(
+        &self,
+        tenant: &str,
+        lead_id: Option<&LeadId>,
+        after: Option<(Timestamp, String)>,
+        page_size: i64,
+    ) -> Result<(Vec<OverrideRecord>, bool), AppError> {
+        let mut overrides = self
+            .storage
+            .list_overrides(tenant, lead_id.map(LeadId::as_str), after, page_size + 1)
+            .await?;
+        let more = truncate_page(&mut overrides, page_size);
+        Ok((overrides, more))
     }
 
     /// Audit events, newest first, with `seq` below `before`.

@@ -91,12 +91,14 @@ pub struct OverrideRecord {
     pub verdict_id: Option<String>,
     pub created_at: Timestamp,
     pub expires_at: Option<Timestamp>,
+    /// When it was withdrawn; it applies no more.
+    pub cleared_at: Option<Timestamp>,
 }
 
 impl OverrideRecord {
-    /// Whether it still applies at `now`.
+    /// Whether it still applies at `now`: not expired, not withdrawn.
     pub fn is_active(&self, now: Timestamp) -> bool {
-        self.expires_at.is_none_or(|at| at > now)
+        self.cleared_at.is_none() && self.expires_at.is_none_or(|at| at > now)
     }
 }
 
@@ -108,6 +110,7 @@ pub enum AuditKind {
     ApiKeyCreated,
     ApiKeyRevoked,
     VerdictOverridden,
+    OverrideCleared,
 }
 
 impl AuditKind {
@@ -118,6 +121,7 @@ impl AuditKind {
             AuditKind::ApiKeyCreated => "API_KEY_CREATED",
             AuditKind::ApiKeyRevoked => "API_KEY_REVOKED",
             AuditKind::VerdictOverridden => "VERDICT_OVERRIDDEN",
+            AuditKind::OverrideCleared => "OVERRIDE_CLEARED",
         }
     }
 }

@@ -557,6 +557,7 @@ pub fn override_to_wire(o: &OverrideRecord) -> pb::VerdictOverride {
         expire_time: o.expires_at.map(timestamp),
         verdict_id: o.verdict_id.clone().unwrap_or_default(),
         actor: o.actor.clone(),
+        clear_time: o.cleared_at.map(timestamp),
     }
 }
 
@@ -571,6 +572,19 @@ fn required_text(value: &str, field: &str, max: usize, v: &mut Vec<Violation>) -
         ));
     }
     trimmed.to_owned()
+}
+
+/// The lead and the reason of a `ClearOverride`, validated.
+pub fn clear_override_command(
+    r: &pb::ClearOverrideRequest,
+) -> Result<(LeadId, String), Vec<Violation>> {
+    let mut v = Vec::new();
+    let lead_id = lead_id(&r.lead_id, "lead_id", &mut v);
+    let reason = required_text(&r.reason, "reason", 2000, &mut v);
+    match lead_id {
+        Some(lead_id) if v.is_empty() => Ok((lead_id, reason)),
+        _ => Err(v),
+    }
 }
 
 pub fn override_command(r: pb::OverrideVerdictRequest) -> Result<OverrideVerdict, Vec<Violation>> {
@@ -660,6 +674,7 @@ pub fn audit_kind_from_wire(n: i32) -> Result<Option<AuditKind>, ()> {
         pb::AuditEventKind::ApiKeyCreated => Ok(Some(AuditKind::ApiKeyCreated)),
         pb::AuditEventKind::ApiKeyRevoked => Ok(Some(AuditKind::ApiKeyRevoked)),
         pb::AuditEventKind::VerdictOverridden => Ok(Some(AuditKind::VerdictOverridden)),
+        pb::AuditEventKind::OverrideCleared => Ok(Some(AuditKind::OverrideCleared)),
     }
 }
 
@@ -669,6 +684,7 @@ pub fn audit_event_to_wire(e: &AuditEvent) -> pb::AuditEvent {
         AuditKind::ApiKeyCreated => pb::AuditEventKind::ApiKeyCreated,
         AuditKind::ApiKeyRevoked => pb::AuditEventKind::ApiKeyRevoked,
         AuditKind::VerdictOverridden => pb::AuditEventKind::VerdictOverridden,
+        AuditKind::OverrideCleared => pb::AuditEventKind::OverrideCleared,
     };
     pb::AuditEvent {
         event_id: e.event_id.clone(),

@@ -34,6 +34,8 @@ pub const RPC_ROLES: &[(&str, &str, Role)] = &[
     (LEAD_QUALIFICATION, "UpdateProfile", Role::Admin),
     (LEAD_QUALIFICATION, "ListProfileVersions", Role::Reader),
     (LEAD_QUALIFICATION, "OverrideVerdict", Role::Scorer),
+    (LEAD_QUALIFICATION, "ClearOverride", Role::Scorer),
+    (LEAD_QUALIFICATION, "ListOverrides", Role::Reader),
     (ADMIN, "CreateApiKey", Role::Admin),
     (ADMIN, "ListApiKeys", Role::Admin),
     (ADMIN, "RevokeApiKey", Role::Admin),
@@ -400,15 +402,16 @@ mod tests {
 
     #[test]
     fn roles_follow_the_readme() {
-        // reader: read leads, verdicts, profiles and the criteria; scorer:
-        // also qualify leads and override verdicts; admin: everything else.
+        // reader: read leads, verdicts, profiles, overrides and the criteria;
+        // scorer: also qualify leads, override verdicts and withdraw
+        // overrides; admin: everything else.
         for &(service, method, role) in RPC_ROLES {
             let reads = method.starts_with("Get") || method.starts_with("List");
             let expected = if service == ADMIN {
                 Role::Admin
             } else if reads {
                 Role::Reader
-            } else if ["QualifyLead", "OverrideVerdict"].contains(&method) {
+            } else if ["QualifyLead", "OverrideVerdict", "ClearOverride"].contains(&method) {
                 Role::Scorer
             } else {
                 Role::Admin

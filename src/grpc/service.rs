@@ -1,6 +1,7 @@
 //! The LeadQualificationService handlers: take the caller the guard let in,
 //! validate, call the application, convert back.
 
+use jiff::Timestamp;
 use tonic::{Request, Response, Status};
 
 use super::convert;
@@ -10,8 +11,7 @@ use super::status::invalid_argument;
 use crate::domain::Violation;
 use crate::proto::v1 as pb;
 use crate::proto::v1::lead_qualification_service_server::LeadQualificationService;
-use crate::qualification::{OverrideVerdict, Qualifier};
-use crate::storage::LeadFilter;
+use crate::qualification::{LeadQuery, OverrideVerdict, Qualifier};
 
 /// The gRPC face of [`Qualifier`].
 #[derive(Clone)]
@@ -81,7 +81,16 @@ impl LeadQualificationService for LeadQualificationApi {
             convert::outcome_from_wire,
             &mut violations,
         );
-        let scope = format!("leads|stage={}|outcome={}", request.stage, request.outcome);
+        let effective_outcome = convert::optional_enum(
+            request.effective_outcome,
+            "effective_outcome",
+            convert::outcome_from_wire,
+            &mut violations,
+        );
+        let scope = format!(
+            "leads|stage={}|outcome={}|effective={}",
+            request.stage, request.outcome, request.effective_outcome
+        );
         let (size, after) = pagination::parse::<String>(
             request.page_size,
             &request.page_token,
@@ -95,7 +104,11 @@ impl LeadQualificationService for LeadQualificationApi {
             .qualifier
             .list_leads(
                 &caller.tenant,
-                LeadFilter { stage, outcome },
+                LeadQuery {
+                    stage,
+                    outcome,
+                    effective_outcome,
+                },
                 after.as_deref(),
                 size,
             )
@@ -272,6 +285,66 @@ impl LeadQualificationService for LeadQualificationApi {
         Ok(Response::new(pb::OverrideVerdictResponse {
             r#override: Some(convert::override_to_wire(&record)),
             lead: Some(convert::lead_to_wire(&view)),
+        }))
+    }
+
+    async fn clear_override(
+        &self,
+        request: Request<pb::ClearOverrideRequest>,
+    ) -> Result<Response<pb::ClearOverrideResponse>, Status> {
+        let (caller, request) = authenticated(request)?;
+        let (lead_id, reason) =
+            convert::clear_override_command(&request).map_err(|v| invalid_argument(&v))?;
+        record_lead_id(lead_id.as_str());
+        let (record, view) = self
+            .qualifier
+            .clear_override(&caller.tenant, &caller.actor, &lead_id, reason)
+            .await?;
+        tracing::info!(override_id = %record.override_id, "override cleared");
+        Ok(Response::new(pb::ClearOverrideResponse {
+            r#override: Some(convert::override_to_wire(&record)),
+            lead: Some(convert::lead_to_wire(&view)),
+        }))
+    }
+
+    async fn list_overrides(
+        &self,
+        request: Request<pb::ListOverridesRequest>,
+    ) -> Result<Response<pb::ListOverridesResponse>, Status> {
+        let (caller, request) = authenticated(request)?;
+        let mut violations = Vec::new();
+        let lead_id = match request.lead_id.is_empty() {
+            true => None,
+            false => convert::lead_id(&request.lead_id, "lead_id", &mut violations),
+        };
+        let scope = format!("overrides|lead={}", request.lead_id);
+        let (size, after) = pagination::parse::<(i64, String)>(
+            request.page_size,
+            &request.page_token,
+            &scope,
+            &mut violations,
+        );
+        if !violations.is_empty() {
+            return Err(invalid_argument(&violations));
+        }
+        if let Some(lead_id) = &lead_id {
+            record_lead_id(lead_id.as_str());
+        }
+        let after = after.and_then(|(micros, override_id)| {
+            Timestamp::from_microsecond(micros)
+                .ok()
+                .map(|t| (t, override_id))
+        });
+        let (overrides, more) = self
+            .qualifier
+            .list_overrides(&caller.tenant, lead_id.as_ref(), after, size)
+            .await?;
+        let next_page_token = pagination::next_token(&scope, &overrides, more, |o| {
+            (o.created_at.as_microsecond(), o.override_id.clone())
+        });
+        Ok(Response::new(pb::ListOverridesResponse {
+            overrides: overrides.iter().map(convert::override_to_wire).collect(),
+            next_page_token,
         }))
     }
 }

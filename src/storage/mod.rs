@@ -42,7 +42,11 @@ pub struct NewQualification {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct LeadFilter {
     pub stage: Option<Stage>,
+    /// The latest verdict's outcome.
     pub outcome: Option<Outcome>,
+    /// The outcome in force at the given time: the newest override's while
+    /// it applies, else the latest verdict's.
+    pub effective_outcome: Option<(Outcome, Timestamp)>,
 }
 
 /// What storage can fail with. The expected failures are variants; a stored
@@ -206,6 +210,26 @@ pub trait Storage: Send + Sync + 'static {
         record: &OverrideRecord,
         audit: &AuditEvent,
     ) -> StorageResult<()>;
+
+    /// Withdraws the override `override_id` at `at`, with its audit event;
+    /// false when it was withdrawn already.
+    async fn clear_override(
+        &self,
+        tenant: &str,
+        override_id: &str,
+        at: Timestamp,
+        audit: &AuditEvent,
+    ) -> StorageResult<bool>;
+
+    /// Overrides, newest first, after the (created_at, override_id) cursor;
+    /// those of `lead_id` only when given.
+    async fn list_overrides(
+        &self,
+        tenant: &str,
+        lead_id: Option<&str>,
+        after: Option<(Timestamp, String)>,
+        limit: i64,
+    ) -> StorageResult<Vec<OverrideRecord>>;
 
     /// Audit events, newest first, with `seq` below `before`.
     async fn list_audit_events(

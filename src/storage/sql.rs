@@ -30,7 +30,9 @@ struct Columns {
     /// A verdict of `verdicts AS v` as one JSON document beside its signals
     /// (`codec::VerdictRow`).
     verdict: String,
-    /// Profile versions, keys and audit events as one JSON document each.
+    /// Overrides (`overrides AS o`), profile versions, keys and audit events
+    /// as one JSON document each.
+    overrides: String,
     profile: String,
     key: String,
     audit: String,
@@ -75,7 +77,7 @@ impl Columns {
         let latest_override = DB::json_object(&pairs::<DB>(
             "o.",
             "override_id, tenant, lead_id, outcome, reason, author, actor, verdict_id, \
-             created_at, expires_at",
+             created_at, expires_at, cleared_at",
         ));
         let lead_view = format!(
             "{lead} AS lead, \
@@ -96,6 +98,7 @@ impl Columns {
         Columns {
             lead: format!("{lead} AS doc"),
             lead_view,
+            overrides: format!("{latest_override} AS doc"),
             verdict: format!(
                 "{} AS verdict, v.signals_json AS signals",
                 DB::json_object(&verdict_doc)
@@ -174,6 +177,29 @@ impl<B: Backend> SqlStorage<B> {
         }
         tx.commit().await?;
         Ok(true)
+    }
+
+    /// Orders `query` newest first by `created_at` and then `id`, after the
+    /// `(created_at, id)` of the last row of the previous page.
+    fn newest_first<'q>(
+        query: &mut Statement<'q, B::Db>,
+        id: &str,
+        after: Option<(Timestamp, String)>,
+        limit: i64,
+    ) {
+        if let Some((created_at, last_id)) = after {
+            let created_at = codec::ts_to_text(created_at);
+            let ts = <B::Db as Dialect>::TIMESTAMP;
+            query.push(" AND (created_at < ").bind(created_at.clone());
+            query.push(ts).push(" OR (created_at = ").bind(created_at);
+            query.push(ts).push(" AND ").push(id).push(" < ");
+            query.bind(last_id).push("))");
+        }
+        query
+            .push(" ORDER BY created_at DESC, ")
+            .push(id)
+            .push(" DESC LIMIT ");
+        query.bind(limit);
     }
 
     /// The verdict whose `column` (`verdict_id` or `request_id`) is `value`.
@@ -270,6 +296,22 @@ impl<B: Backend> Storage for SqlStorage<B> {
         }
         if let Some(outcome) = filter.outcome {
             query.push(" AND latest_outcome = ").bind(outcome.code());
+        }
+        if let Some((outcome, at)) = filter.effective_outcome {
+            // The newest override decides while it applies; then the verdict.
+            query.push(
+                " AND COALESCE((SELECT CASE WHEN o.cleared_at IS NULL \
+                 AND (o.expires_at IS NULL OR o.expires_at > ",
+            );
+            query
+                .bind(codec::ts_to_text(at))
+                .push(<B::Db as Dialect>::TIMESTAMP);
+            query.push(
+                ") THEN o.outcome END FROM overrides AS o \
+                 WHERE o.tenant = leads.tenant AND o.lead_id = leads.lead_id \
+                 ORDER BY o.created_at DESC, o.override_id DESC LIMIT 1), latest_outcome) = ",
+            );
+            query.bind(outcome.code());
         }
         if let Some(after) = after {
             query.push(" AND lead_id > ").bind(after);
@@ -437,19 +479,7 @@ impl<B: Backend> Storage for SqlStorage<B> {
         if !show_revoked {
             query.push(" AND revoked_at IS NULL");
         }
-        if let Some((created_at, key_id)) = after {
-            let created_at = codec::ts_to_text(created_at);
-            let ts = <B::Db as Dialect>::TIMESTAMP;
-            query.push(" AND (created_at < ").bind(created_at.clone());
-            query.push(ts).push(" OR (created_at = ").bind(created_at);
-            query
-                .push(ts)
-                .push(" AND key_id < ")
-                .bind(key_id)
-                .push("))");
-        }
-        query.push(" ORDER BY created_at DESC, key_id DESC LIMIT ");
-        query.bind(limit);
+        Self::newest_first(&mut query, "key_id", after, limit);
         self.read_all(query, decode_doc).await
     }
 
@@ -478,6 +508,38 @@ impl<B: Backend> Storage for SqlStorage<B> {
             .push(ts)
             .push(")");
         self.write(insert, Some(audit)).await.map(drop)
+    }
+
+    async fn clear_override(
+        &self,
+        tenant: &str,
+        override_id: &str,
+        at: Timestamp,
+        audit: &AuditEvent,
+    ) -> StorageResult<bool> {
+        let mut update = Statement::<B::Db>::new("UPDATE overrides SET cleared_at = ");
+        update
+            .bind(codec::ts_to_text(at))
+            .push(<B::Db as Dialect>::TIMESTAMP);
+        update.push(" WHERE tenant = ").bind(tenant);
+        update.push(" AND override_id = ").bind(override_id);
+        update.push(" AND cleared_at IS NULL");
+        self.write(update, Some(audit)).await
+    }
+
+    async fn list_overrides(
+        &self,
+        tenant: &str,
+        lead_id: Option<&str>,
+        after: Option<(Timestamp, String)>,
+        limit: i64,
+    ) -> StorageResult<Vec<OverrideRecord>> {
+        let mut query = Self::select(&self.columns.overrides, "overrides AS o", tenant);
+        if let Some(lead_id) = lead_id {
+            query.push(" AND lead_id = ").bind(lead_id);
+        }
+        Self::newest_first(&mut query, "override_id", after, limit);
+        self.read_all(query, decode_doc).await
     }
 
     async fn list_audit_events(

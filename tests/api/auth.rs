@@ -47,6 +47,9 @@ struct Fixture {
     verdict_id: String,
     /// A key that the one successful RevokeApiKey call revokes.
     victim_key_id: String,
+    /// An admin's clients, to put an override in force before each
+    /// ClearOverride call.
+    admin: Clients,
 }
 
 type Call = fn(Clients, Arc<Fixture>) -> BoxFuture<'static, Result<(), Status>>;
@@ -225,6 +228,47 @@ fn rpcs() -> Vec<Rpc> {
             },
         },
         Rpc {
+            service: LEAD_QUALIFICATION,
+            name: "ClearOverride",
+            call: |mut c, f| {
+                async move {
+                    let mut admin = f.admin.clone();
+                    admin
+                        .client
+                        .override_verdict(pb::OverrideVerdictRequest {
+                            lead_id: f.lead_id.clone(),
+                            outcome: Outcome::Qualified as i32,
+                            reason: "to be withdrawn".into(),
+                            author: "jane@acme.example".into(),
+                            expire_time: None,
+                        })
+                        .await
+                        .expect("an override in force to withdraw");
+                    c.client
+                        .clear_override(pb::ClearOverrideRequest {
+                            lead_id: f.lead_id.clone(),
+                            reason: "set by mistake".into(),
+                        })
+                        .await
+                        .map(drop)
+                }
+                .boxed()
+            },
+        },
+        Rpc {
+            service: LEAD_QUALIFICATION,
+            name: "ListOverrides",
+            call: |mut c, _| {
+                async move {
+                    c.client
+                        .list_overrides(pb::ListOverridesRequest::default())
+                        .await
+                        .map(drop)
+                }
+                .boxed()
+            },
+        },
+        Rpc {
             service: ADMIN,
             name: "CreateApiKey",
             call: |mut c, _| {
@@ -328,6 +372,7 @@ async fn every_rpc_checks_the_key_and_its_role(backend: Backend) {
         lead_id: "matrix-lead".into(),
         verdict_id: verdict.verdict_id,
         victim_key_id: victim.key_id.clone(),
+        admin: a.clone(),
     });
 
     let reader = &keys[0].1;
@@ -353,7 +398,7 @@ async fn every_rpc_checks_the_key_and_its_role(backend: Backend) {
     ];
 
     let rpcs = rpcs();
-    assert_eq!(rpcs.len(), 14, "every RPC of both services");
+    assert_eq!(rpcs.len(), 16, "every RPC of both services");
     // The matrix calls every RPC of the server's table, once: an RPC added
     // to the table without a call here fails this test.
     let called: BTreeSet<(&str, &str)> = rpcs.iter().map(|r| (r.service, r.name)).collect();

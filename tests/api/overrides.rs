@@ -21,6 +21,10 @@ backend_tests!(
     override_is_validated_and_nothing_is_stored_for_a_bad_one,
     override_of_an_unknown_lead_is_not_found,
     override_needs_the_scorer_role,
+    an_override_can_be_withdrawn_and_the_verdict_applies_again,
+    withdrawal_is_validated_and_needs_an_override_in_force,
+    the_review_queue_filters_on_the_effective_outcome,
+    overrides_are_listed_newest_first_page_by_page,
 );
 
 fn recommendation_facts() -> pb::LeadFacts {
@@ -413,4 +417,319 @@ async fn override_needs_the_scorer_role(backend: Backend) {
     let lead = get_lead(&mut reader, "lead-1").await;
     assert_eq!(lead.effective_outcome, Outcome::Disqualified as i32);
     assert_eq!(lead.active_override.as_ref(), Some(&made));
+}
+
+fn clear_request(lead_id: &str, reason: &str) -> pb::ClearOverrideRequest {
+    pb::ClearOverrideRequest {
+        lead_id: lead_id.into(),
+        reason: reason.into(),
+    }
+}
+
+async fn an_override_can_be_withdrawn_and_the_verdict_applies_again(backend: Backend) {
+    let (app, mut scorer, verdict, scorer_key) = app_with_lead_and_key(backend).await;
+    let set = scorer
+        .client
+        .override_verdict(override_request(
+            "lead-1",
+            Outcome::Disqualified,
+            "works for a competitor",
+        ))
+        .await
+        .expect("override")
+        .into_inner()
+        .r#override
+        .expect("override");
+
+    let cleared = scorer
+        .client
+        .clear_override(clear_request("lead-1", "the competitor was a namesake"))
+        .await
+        .expect("ClearOverride")
+        .into_inner();
+    let withdrawn = cleared.r#override.expect("the withdrawn override");
+    assert_eq!(withdrawn.override_id, set.override_id);
+    assert_eq!(withdrawn.outcome, Outcome::Disqualified as i32);
+    assert!(withdrawn.clear_time.is_some(), "{withdrawn:?}");
+    let lead = cleared.lead.expect("the lead");
+    assert_eq!(lead.effective_outcome, Outcome::NeedsReview as i32);
+    assert_eq!(lead.active_override, None);
+
+    // The same after a fresh read, and the verdict itself never changed.
+    let lead = get_lead(&mut scorer, "lead-1").await;
+    assert_eq!(lead.effective_outcome, Outcome::NeedsReview as i32);
+    assert_eq!(lead.active_override, None);
+    assert!(lead.effective_outcome_reason.contains(&verdict.verdict_id));
+    assert_eq!(lead.latest_verdict.as_ref(), Some(&verdict));
+
+    // Withdrawn overrides are kept, with their clear_time.
+    let listed = scorer
+        .client
+        .list_overrides(pb::ListOverridesRequest::default())
+        .await
+        .expect("ListOverrides")
+        .into_inner()
+        .overrides;
+    assert_eq!(listed, vec![withdrawn.clone()]);
+
+    // The audit trail says who withdrew which override, and why.
+    let admin = app.issue_key("acme", &[Role::Admin]).await;
+    let events = app
+        .as_key(&admin.secret)
+        .admin
+        .list_audit_events(pb::ListAuditEventsRequest {
+            kind: pb::AuditEventKind::OverrideCleared as i32,
+            ..Default::default()
+        })
+        .await
+        .expect("ListAuditEvents")
+        .into_inner()
+        .audit_events;
+    assert_eq!(events.len(), 1, "{events:?}");
+    let event = &events[0];
+    assert_eq!(event.actor, scorer_key);
+    assert_eq!(event.lead_id, "lead-1");
+    assert!(event.before_json.contains(&set.override_id), "{event:?}");
+    assert!(event.before_json.contains("works for a competitor"));
+    assert!(event.after_json.contains("the competitor was a namesake"));
+
+    // A new override applies again as usual.
+    scorer
+        .client
+        .override_verdict(override_request("lead-1", Outcome::Qualified, "signed"))
+        .await
+        .expect("a new override");
+    let lead = get_lead(&mut scorer, "lead-1").await;
+    assert_eq!(lead.effective_outcome, Outcome::Qualified as i32);
+}
+
+async fn withdrawal_is_validated_and_needs_an_override_in_force(backend: Backend) {
+    let (app, mut scorer, _) = app_with_lead(backend).await;
+    let status = scorer
+        .client
+        .clear_override(clear_request("bad\nid", "  "))
+        .await
+        .expect_err("bad request");
+    assert_bad_fields(&status, &["lead_id", "reason"]);
+
+    assert_code(
+        scorer
+            .client
+            .clear_override(clear_request("lead-1", "nothing to withdraw"))
+            .await,
+        Code::FailedPrecondition,
+        "a lead without an override",
+    );
+    assert_code(
+        scorer
+            .client
+            .clear_override(clear_request("no-such-lead", "typo"))
+            .await,
+        Code::NotFound,
+        "an unknown lead",
+    );
+
+    scorer
+        .client
+        .override_verdict(override_request("lead-1", Outcome::Qualified, "signed"))
+        .await
+        .expect("override");
+    scorer
+        .client
+        .clear_override(clear_request("lead-1", "not yet signed"))
+        .await
+        .expect("the first withdrawal");
+    assert_code(
+        scorer
+            .client
+            .clear_override(clear_request("lead-1", "again"))
+            .await,
+        Code::FailedPrecondition,
+        "a second withdrawal",
+    );
+
+    // A reader may list overrides but not withdraw them.
+    let reader = app.issue_key("acme", &[Role::Reader]).await;
+    let mut reader = app.as_key(&reader.secret);
+    assert_code(
+        reader
+            .client
+            .clear_override(clear_request("lead-1", "mine now"))
+            .await,
+        Code::PermissionDenied,
+        "a reader",
+    );
+    let listed = reader
+        .client
+        .list_overrides(pb::ListOverridesRequest::default())
+        .await
+        .expect("a reader lists overrides")
+        .into_inner()
+        .overrides;
+    assert_eq!(listed.len(), 1);
+    assert!(listed[0].clear_time.is_some());
+}
+
+async fn the_review_queue_filters_on_the_effective_outcome(backend: Backend) {
+    let (_app, mut scorer, _) = app_with_lead(backend).await;
+    // lead-1, lead-2 and lead-3 all need review by their verdicts.
+    for lead_id in ["lead-2", "lead-3"] {
+        scorer
+            .client
+            .qualify_lead(qualify_request(
+                lead_id,
+                Stage::Recommendation,
+                recommendation_facts(),
+            ))
+            .await
+            .expect("QualifyLead");
+    }
+    // lead-1 overridden to qualified; lead-2 overridden, then withdrawn;
+    // lead-3 overridden with an expiry that passes.
+    scorer
+        .client
+        .override_verdict(override_request("lead-1", Outcome::Qualified, "signed"))
+        .await
+        .expect("override lead-1");
+    scorer
+        .client
+        .override_verdict(override_request("lead-2", Outcome::Qualified, "signed?"))
+        .await
+        .expect("override lead-2");
+    scorer
+        .client
+        .clear_override(clear_request("lead-2", "not signed"))
+        .await
+        .expect("withdraw lead-2");
+    scorer
+        .client
+        .override_verdict(pb::OverrideVerdictRequest {
+            expire_time: Some(timestamp(SystemTime::now() + Duration::from_secs(2))),
+            ..override_request("lead-3", Outcome::Disqualified, "on hold for a moment")
+        })
+        .await
+        .expect("override lead-3");
+
+    let queue = |effective: Outcome, outcome: Outcome| {
+        let mut client = scorer.client.clone();
+        async move {
+            let leads = client
+                .list_leads(pb::ListLeadsRequest {
+                    effective_outcome: effective as i32,
+                    outcome: outcome as i32,
+                    ..Default::default()
+                })
+                .await
+                .expect("ListLeads")
+                .into_inner()
+                .leads;
+            leads.into_iter().map(|l| l.lead_id).collect::<Vec<_>>()
+        }
+    };
+    let any = Outcome::Unspecified;
+    assert_eq!(queue(Outcome::Qualified, any).await, ["lead-1"]);
+    assert_eq!(queue(Outcome::NeedsReview, any).await, ["lead-2"]);
+    assert_eq!(queue(Outcome::Disqualified, any).await, ["lead-3"]);
+    // The computed outcome is still there to filter on, and both combine.
+    assert_eq!(
+        queue(any, Outcome::NeedsReview).await,
+        ["lead-1", "lead-2", "lead-3"]
+    );
+    assert_eq!(
+        queue(Outcome::Qualified, Outcome::NeedsReview).await,
+        ["lead-1"]
+    );
+    assert!(
+        queue(Outcome::Qualified, Outcome::Disqualified)
+            .await
+            .is_empty()
+    );
+
+    // Once lead-3's override expires, its verdict decides again.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert!(queue(Outcome::Disqualified, any).await.is_empty());
+    assert_eq!(queue(Outcome::NeedsReview, any).await, ["lead-2", "lead-3"]);
+}
+
+async fn overrides_are_listed_newest_first_page_by_page(backend: Backend) {
+    let (app, mut scorer, _) = app_with_lead(backend).await;
+    scorer
+        .client
+        .qualify_lead(qualify_request(
+            "lead-2",
+            Stage::Recommendation,
+            recommendation_facts(),
+        ))
+        .await
+        .expect("QualifyLead");
+    let mut made = Vec::new();
+    for (lead_id, reason) in [("lead-1", "one"), ("lead-2", "two"), ("lead-1", "three")] {
+        let o = scorer
+            .client
+            .override_verdict(override_request(lead_id, Outcome::Qualified, reason))
+            .await
+            .expect("override")
+            .into_inner()
+            .r#override
+            .expect("override");
+        made.push(o);
+    }
+    made.reverse();
+
+    let mut seen = Vec::new();
+    let mut token = String::new();
+    loop {
+        let page = scorer
+            .client
+            .list_overrides(pb::ListOverridesRequest {
+                page_size: 2,
+                page_token: token,
+                lead_id: String::new(),
+            })
+            .await
+            .expect("ListOverrides")
+            .into_inner();
+        assert!(page.overrides.len() <= 2);
+        seen.extend(page.overrides);
+        token = page.next_page_token;
+        if token.is_empty() {
+            break;
+        }
+    }
+    assert_eq!(seen, made, "newest first, each once");
+
+    let of_lead_1 = scorer
+        .client
+        .list_overrides(pb::ListOverridesRequest {
+            lead_id: "lead-1".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("ListOverrides of lead-1")
+        .into_inner()
+        .overrides;
+    let reasons: Vec<&str> = of_lead_1.iter().map(|o| o.reason.as_str()).collect();
+    assert_eq!(reasons, ["three", "one"]);
+
+    // Bad arguments are named; another tenant sees none of them.
+    let status = scorer
+        .client
+        .list_overrides(pb::ListOverridesRequest {
+            page_size: -1,
+            page_token: "not-a-token".into(),
+            lead_id: "bad\nid".into(),
+        })
+        .await
+        .expect_err("bad request");
+    assert_bad_fields(&status, &["page_size", "page_token", "lead_id"]);
+    let other = app.issue_key("globex", &[Role::Reader]).await;
+    let listed = app
+        .as_key(&other.secret)
+        .client
+        .list_overrides(pb::ListOverridesRequest::default())
+        .await
+        .expect("ListOverrides of another tenant")
+        .into_inner()
+        .overrides;
+    assert!(listed.is_empty(), "{listed:?}");
 }

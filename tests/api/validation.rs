@@ -178,10 +178,20 @@ async fn reads_name_every_bad_field(backend: Backend) {
             page_token: "not-a-token".into(),
             stage: 17,
             outcome: 17,
+            effective_outcome: 17,
         })
         .await
         .expect_err("ListLeads");
-    assert_bad_fields(&status, &["page_size", "page_token", "stage", "outcome"]);
+    assert_bad_fields(
+        &status,
+        &[
+            "page_size",
+            "page_token",
+            "stage",
+            "outcome",
+            "effective_outcome",
+        ],
+    );
 
     let status = app
         .client
