@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 
-use jiff::Timestamp;
 use tonic::{Request, Response, Status};
 
 use super::convert;
@@ -75,11 +74,7 @@ impl AdminService for AdminApi {
         if !violations.is_empty() {
             return Err(invalid_argument(&violations));
         }
-        let after = after.and_then(|(micros, key_id)| {
-            Timestamp::from_microsecond(micros)
-                .ok()
-                .map(|t| (t, key_id))
-        });
+        let after = pagination::newest_first_position(after);
         let (keys, more) = self
             .auth
             .list(&caller.tenant, request.show_revoked, after, size)

@@ -87,6 +87,15 @@ pub fn next_token<T, C: Serialize>(
     }
 }
 
+/// The position of a newest-first listing, `(create time, id)` of the last
+/// item returned, as a token carries it: microseconds and the id.
+pub fn newest_first_position(after: Option<(i64, String)>) -> Option<(jiff::Timestamp, String)> {
+    let (micros, id) = after?;
+    jiff::Timestamp::from_microsecond(micros)
+        .ok()
+        .map(|t| (t, id))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,7 +1,6 @@
 //! The LeadQualificationService handlers: take the caller the guard let in,
 //! validate, call the application, convert back.
 
-use jiff::Timestamp;
 use tonic::{Request, Response, Status};
 
 use super::convert;
@@ -330,11 +329,7 @@ impl LeadQualificationService for LeadQualificationApi {
         if let Some(lead_id) = &lead_id {
             record_lead_id(lead_id.as_str());
         }
-        let after = after.and_then(|(micros, override_id)| {
-            Timestamp::from_microsecond(micros)
-                .ok()
-                .map(|t| (t, override_id))
-        });
+        let after = pagination::newest_first_position(after);
         let (overrides, more) = self
             .qualifier
             .list_overrides(&caller.tenant, lead_id.as_ref(), after, size)
