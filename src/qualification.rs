@@ -87,17 +87,6 @@ impl LeadView {
     }
 }
 
-/// Which leads a listing shows; `None` means any.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct LeadQuery {
-    pub stage: Option<Stage>,
-    /// The latest verdict's outcome.
-    pub outcome: Option<Outcome>,
-    /// The outcome in force now: the override's while one applies, else the
-    /// latest verdict's.
-    pub effective_outcome: Option<Outcome>,
-}
-
 /// A new override, validated field by field.
 #[derive(Clone, Debug)]
 pub struct OverrideVerdict {
@@ -261,19 +250,15 @@ impl Qualifier {
     pub async fn list_leads(
         &self,
         tenant: &str,
-        query: LeadQuery,
+        filter: LeadFilter,
         after: Option<&str>,
         page_size: i64,
     ) -> Result<(Vec<LeadView>, bool), AppError> {
+        // One time for what the filter and the views call in force.
         let now = now();
-        let filter = LeadFilter {
-            stage: query.stage,
-            outcome: query.outcome,
-            effective_outcome: query.effective_outcome.map(|o| (o, now)),
-        };
         let mut leads = self
             .storage
-            .list_leads(tenant, filter, after, page_size + 1)
+            .list_leads(tenant, filter, now, after, page_size + 1)
             .await?;
         let more = truncate_page(&mut leads, page_size);
         Ok((
@@ -492,11 +477,12 @@ impl Qualifier {
         let none_in_force =
             || AppError::FailedPrecondition(format!("lead {lead_id} has no override in force"));
         let mut record = view.active_override.take().ok_or_else(none_in_force)?;
+        let before_json = override_json(&record);
         let at = now();
         record.cleared_at = Some(at);
         let audit = AuditEvent {
             lead_id: Some(record.lead_id.clone()),
-            before_json: override_json(&record),
+            before_json,
             after_json: serde_json::json!({
                 "override_id": record.override_id,
                 "cleared_at": at.to_string(),

@@ -116,12 +116,8 @@ impl AdminService for AdminApi {
             violations.push(Violation::new("kind", "is not a known audit event kind"));
             None
         });
-        let lead_id = if request.lead_id.is_empty() {
-            None
-        } else {
-            convert::lead_id(&request.lead_id, "lead_id", &mut violations)
-                .map(|id| id.as_str().to_owned())
-        };
+        let lead_id = convert::optional_lead_id(&request.lead_id, "lead_id", &mut violations)
+            .map(|id| id.as_str().to_owned());
         let scope = format!("audit|kind={}|lead={}", request.kind, request.lead_id);
         let (size, before) = pagination::parse::<i64>(
             request.page_size,

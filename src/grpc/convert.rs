@@ -19,6 +19,10 @@ use crate::records::{
 
 /// Longest accepted free-text fact or profile label, in characters.
 const MAX_LABEL_CHARS: usize = 200;
+/// Longest reason of an override or its withdrawal, in characters.
+const MAX_REASON_CHARS: usize = 2000;
+/// Longest author of an override, in characters.
+const MAX_AUTHOR_CHARS: usize = 200;
 
 pub fn timestamp(ts: Timestamp) -> prost_types::Timestamp {
     prost_types::Timestamp {
@@ -33,6 +37,17 @@ pub fn lead_id(value: &str, field: &str, violations: &mut Vec<Violation>) -> Opt
     LeadId::parse(value)
         .map_err(|e| violations.push(Violation::new(field, e)))
         .ok()
+}
+
+/// A lead id that may be left empty to mean any lead.
+pub fn optional_lead_id(
+    value: &str,
+    field: &str,
+    violations: &mut Vec<Violation>,
+) -> Option<LeadId> {
+    (!value.is_empty())
+        .then(|| lead_id(value, field, violations))
+        .flatten()
 }
 
 pub fn qualify_command(request: pb::QualifyLeadRequest) -> Result<QualifyLead, Vec<Violation>> {
@@ -580,7 +595,7 @@ pub fn clear_override_command(
 ) -> Result<(LeadId, String), Vec<Violation>> {
     let mut v = Vec::new();
     let lead_id = lead_id(&r.lead_id, "lead_id", &mut v);
-    let reason = required_text(&r.reason, "reason", 2000, &mut v);
+    let reason = required_text(&r.reason, "reason", MAX_REASON_CHARS, &mut v);
     match lead_id {
         Some(lead_id) if v.is_empty() => Ok((lead_id, reason)),
         _ => Err(v),
@@ -597,8 +612,8 @@ pub fn override_command(r: pb::OverrideVerdictRequest) -> Result<OverrideVerdict
             "must be QUALIFIED, NEEDS_REVIEW or DISQUALIFIED",
         ));
     }
-    let reason = required_text(&r.reason, "reason", 2000, &mut v);
-    let author = required_text(&r.author, "author", 200, &mut v);
+    let reason = required_text(&r.reason, "reason", MAX_REASON_CHARS, &mut v);
+    let author = required_text(&r.author, "author", MAX_AUTHOR_CHARS, &mut v);
     let expires_at = match r.expire_time {
         None => None,
         Some(t) => match Timestamp::new(t.seconds, t.nanos) {

@@ -10,7 +10,8 @@ use super::status::invalid_argument;
 use crate::domain::Violation;
 use crate::proto::v1 as pb;
 use crate::proto::v1::lead_qualification_service_server::LeadQualificationService;
-use crate::qualification::{LeadQuery, OverrideVerdict, Qualifier};
+use crate::qualification::{OverrideVerdict, Qualifier};
+use crate::storage::LeadFilter;
 
 /// The gRPC face of [`Qualifier`].
 #[derive(Clone)]
@@ -103,7 +104,7 @@ impl LeadQualificationService for LeadQualificationApi {
             .qualifier
             .list_leads(
                 &caller.tenant,
-                LeadQuery {
+                LeadFilter {
                     stage,
                     outcome,
                     effective_outcome,
@@ -312,10 +313,7 @@ impl LeadQualificationService for LeadQualificationApi {
     ) -> Result<Response<pb::ListOverridesResponse>, Status> {
         let (caller, request) = authenticated(request)?;
         let mut violations = Vec::new();
-        let lead_id = match request.lead_id.is_empty() {
-            true => None,
-            false => convert::lead_id(&request.lead_id, "lead_id", &mut violations),
-        };
+        let lead_id = convert::optional_lead_id(&request.lead_id, "lead_id", &mut violations);
         let scope = format!("overrides|lead={}", request.lead_id);
         let (size, after) = pagination::parse::<(i64, String)>(
             request.page_size,

@@ -1,9 +1,10 @@
 //! Row shapes and conversions shared by both backends. Enums are stored by
 //! their wire code (`MEETING_DISRUPTIONS`, `FIRED`, …) so that signals can be
 //! queried with plain SQL; timestamps travel as fixed-width RFC 3339 text
-//! (`2026-11-23T15:04:05.123456Z`), which sorts correctly as text. Records
-//! read seldom (keys, profiles, overrides, audit events) are read as one JSON
-//! document per row; the hot paths read leads and verdicts as columns.
+//! (`2026-11-23T15:04:05.123456Z`), which sorts correctly as text. Every
+//! record is read as one JSON document per row, which it deserializes from;
+//! a verdict's signals come beside its document as the JSON array stored
+//! with it.
 
 use anyhow::{Context, anyhow};
 use jiff::Timestamp;

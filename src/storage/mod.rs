@@ -44,9 +44,9 @@ pub struct LeadFilter {
     pub stage: Option<Stage>,
     /// The latest verdict's outcome.
     pub outcome: Option<Outcome>,
-    /// The outcome in force at the given time: the newest override's while
-    /// it applies, else the latest verdict's.
-    pub effective_outcome: Option<(Outcome, Timestamp)>,
+    /// The outcome in force: the newest override's while it applies, else
+    /// the latest verdict's.
+    pub effective_outcome: Option<Outcome>,
 }
 
 /// What storage can fail with. The expected failures are variants; a stored
@@ -108,11 +108,13 @@ pub trait Storage: Send + Sync + 'static {
     ) -> StorageResult<Option<StoredLeadView>>;
 
     /// Leads ordered by lead id, after `after` (exclusive), each with its
-    /// latest verdict and newest override.
+    /// latest verdict and newest override; an effective outcome is judged
+    /// at `at`.
     async fn list_leads(
         &self,
         tenant: &str,
         filter: LeadFilter,
+        at: Timestamp,
         after: Option<&str>,
         limit: i64,
     ) -> StorageResult<Vec<StoredLeadView>>;

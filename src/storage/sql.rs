@@ -64,7 +64,7 @@ fn verdict_fields<DB: Dialect>() -> String {
 
 impl Columns {
     fn of<DB: Dialect>() -> Columns {
-        let doc = |pairs: String| format!("{} AS doc", DB::json_object(&pairs));
+        let doc = |json: &str| format!("{json} AS doc");
         let lead = DB::json_object(&format!(
             "{}, 'facts', {}",
             pairs::<DB>(
@@ -96,28 +96,28 @@ impl Columns {
             DB::text("v.facts")
         );
         Columns {
-            lead: format!("{lead} AS doc"),
+            lead: doc(&lead),
             lead_view,
-            overrides: format!("{latest_override} AS doc"),
+            overrides: doc(&latest_override),
             verdict: format!(
                 "{} AS verdict, v.signals_json AS signals",
                 DB::json_object(&verdict_doc)
             ),
-            profile: doc(format!(
+            profile: doc(&DB::json_object(&format!(
                 "{}, 'profile', {}",
                 pairs::<DB>("", "tenant, version, created_at"),
                 DB::json("body")
-            )),
-            key: doc(pairs::<DB>(
+            ))),
+            key: doc(&DB::json_object(&pairs::<DB>(
                 "",
                 "key_id, tenant, secret_hash, roles, description, created_at, last_used_at, \
                  revoked_at",
-            )),
-            audit: doc(pairs::<DB>(
+            ))),
+            audit: doc(&DB::json_object(&pairs::<DB>(
                 "",
                 "seq, event_id, tenant, kind, actor, lead_id, subject, before_json, after_json, \
                  created_at",
-            )),
+            ))),
         }
     }
 }
@@ -287,6 +287,7 @@ impl<B: Backend> Storage for SqlStorage<B> {
         &self,
         tenant: &str,
         filter: LeadFilter,
+        at: Timestamp,
         after: Option<&str>,
         limit: i64,
     ) -> StorageResult<Vec<StoredLeadView>> {
@@ -297,7 +298,7 @@ impl<B: Backend> Storage for SqlStorage<B> {
         if let Some(outcome) = filter.outcome {
             query.push(" AND latest_outcome = ").bind(outcome.code());
         }
-        if let Some((outcome, at)) = filter.effective_outcome {
+        if let Some(outcome) = filter.effective_outcome {
             // The newest override decides while it applies; then the verdict.
             query.push(
                 " AND COALESCE((SELECT CASE WHEN o.cleared_at IS NULL \
