@@ -50,7 +50,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use clap::{Parser, ValueEnum};
 use hdrhistogram::Histogram;
-use leadqual::auth::{CLI_ACTOR, Role, issue_key};
+use leadqual::auth::{Authenticator, CLI_ACTOR, Role};
 use leadqual::proto::v1 as pb;
 use leadqual::startup::{Application, Settings};
 use pb::lead_qualification_service_client::LeadQualificationServiceClient;
@@ -818,9 +818,10 @@ struct Keys {
 /// API keys of tenant `bench`, created straight in the database (as
 /// `leadqual keys create` does).
 async fn create_keys(database_url: &str) -> anyhow::Result<Keys> {
-    let storage = leadqual::storage::connect(database_url).await?;
+    let keys = Authenticator::new(leadqual::storage::connect(database_url).await?, false);
     let bearer = async |role: Role| -> anyhow::Result<AsciiMetadataValue> {
-        let key = issue_key(&*storage, "bench", &[role], "load bench", CLI_ACTOR)
+        let key = keys
+            .issue("bench", &[role], "load bench", CLI_ACTOR)
             .await
             .map_err(|e| anyhow::anyhow!("cannot create an API key: {e}"))?;
         Ok(format!("Bearer {}", key.secret).parse()?)

@@ -122,7 +122,7 @@ pub fn key_json(key: &ApiKeyRecord) -> String {
 
 /// Creates a key for `tenant` with `roles` (256 random bits of secret) and
 /// records it in the audit trail as made by `actor`.
-pub async fn issue_key(
+async fn issue_key(
     storage: &dyn Storage,
     tenant: &str,
     roles: &[Role],
@@ -184,7 +184,7 @@ pub async fn issue_key(
 
 /// Revokes `key_id` of `tenant`; `NOT_FOUND` when the tenant has no such
 /// active key.
-pub async fn revoke_key(
+async fn revoke_key(
     storage: &dyn Storage,
     tenant: &str,
     key_id: &str,
@@ -219,7 +219,7 @@ pub async fn revoke_key(
 
 /// A tenant's keys, newest first, after the `(created_at, key_id)` of the
 /// last key of the previous page; true when more follow.
-pub async fn list_keys(
+async fn list_keys(
     storage: &dyn Storage,
     tenant: &str,
     show_revoked: bool,

@@ -86,17 +86,12 @@ async fn history(backend: Backend) -> History {
     );
     tick().await;
 
-    let storage = app.storage().await;
-    let issued = leadqual::auth::issue_key(
-        storage.as_ref(),
-        "default",
-        &[Role::Reader],
-        "dashboard",
-        "cli",
-    )
-    .await
-    .expect("issue_key");
-    drop(storage);
+    let keys = leadqual::auth::Authenticator::new(app.storage().await, false);
+    let issued = keys
+        .issue("default", &[Role::Reader], "dashboard", "cli")
+        .await
+        .expect("issue a key");
+    drop(keys);
     let lib_key = (issued.key_id.clone(), issued.secret.clone());
     tick().await;
 

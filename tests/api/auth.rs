@@ -1716,9 +1716,11 @@ mod startup_rule {
         let storage = leadqual::storage::connect(&database.url)
             .await
             .expect("storage");
-        let key = leadqual::auth::issue_key(storage.as_ref(), "acme", &[Role::Admin], "ops", "cli")
+        let keys = leadqual::auth::Authenticator::new(storage, false);
+        let key = keys
+            .issue("acme", &[Role::Admin], "ops", "cli")
             .await
-            .expect("issue_key");
+            .expect("issue a key");
         Application::build(&all_interfaces(&database.url, false))
             .await
             .expect("starts on 0.0.0.0 with an active key");

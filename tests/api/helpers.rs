@@ -441,8 +441,8 @@ impl TestApp {
 
     /// Issues a key straight into the database, as the CLI does.
     pub async fn issue_key(&self, tenant: &str, roles: &[Role]) -> IssuedKey {
-        let storage = self.storage().await;
-        leadqual::auth::issue_key(storage.as_ref(), tenant, roles, "test key", "cli")
+        leadqual::auth::Authenticator::new(self.storage().await, false)
+            .issue(tenant, roles, "test key", "cli")
             .await
             .expect("issue_key succeeds")
     }
