@@ -70,6 +70,21 @@ async fn get_lead(clients: &mut Clients, lead_id: &str) -> pb::Lead {
     read_lead(&clients.client, lead_id).await.expect("GetLead")
 }
 
+/// Tenant acme's audit events of `kind`, read with an admin key.
+async fn audit_events(app: &TestApp, kind: pb::AuditEventKind) -> Vec<pb::AuditEvent> {
+    let admin = app.issue_key("acme", &[Role::Admin]).await;
+    app.as_key(&admin.secret)
+        .admin
+        .list_audit_events(pb::ListAuditEventsRequest {
+            kind: kind as i32,
+            ..Default::default()
+        })
+        .await
+        .expect("ListAuditEvents")
+        .into_inner()
+        .audit_events
+}
+
 fn timestamp(time: SystemTime) -> prost_types::Timestamp {
     let since = time
         .duration_since(SystemTime::UNIX_EPOCH)
@@ -336,18 +351,7 @@ async fn override_is_validated_and_nothing_is_stored_for_a_bad_one(backend: Back
     let lead = get_lead(&mut scorer, "lead-1").await;
     assert!(lead.active_override.is_none(), "nothing stored");
     assert_eq!(lead.effective_outcome, Outcome::NeedsReview as i32);
-    let admin = app.issue_key("acme", &[Role::Admin]).await;
-    let events = app
-        .as_key(&admin.secret)
-        .admin
-        .list_audit_events(pb::ListAuditEventsRequest {
-            kind: pb::AuditEventKind::VerdictOverridden as i32,
-            ..Default::default()
-        })
-        .await
-        .expect("ListAuditEvents")
-        .into_inner()
-        .audit_events;
+    let events = audit_events(&app, pb::AuditEventKind::VerdictOverridden).await;
     assert!(
         events.is_empty(),
         "no audit event for refused overrides: {events:?}"
@@ -473,18 +477,7 @@ async fn an_override_can_be_withdrawn_and_the_verdict_applies_again(backend: Bac
     assert_eq!(listed, vec![withdrawn.clone()]);
 
     // The audit trail says who withdrew which override, and why.
-    let admin = app.issue_key("acme", &[Role::Admin]).await;
-    let events = app
-        .as_key(&admin.secret)
-        .admin
-        .list_audit_events(pb::ListAuditEventsRequest {
-            kind: pb::AuditEventKind::OverrideCleared as i32,
-            ..Default::default()
-        })
-        .await
-        .expect("ListAuditEvents")
-        .into_inner()
-        .audit_events;
+    let events = audit_events(&app, pb::AuditEventKind::OverrideCleared).await;
     assert_eq!(events.len(), 1, "{events:?}");
     let event = &events[0];
     assert_eq!(event.actor, scorer_key);
