@@ -244,6 +244,29 @@ fn status_in(headers: &http::HeaderMap) -> Option<Status> {
     }
 }
 
+/// Most characters of a status message that a log line carries.
+const MAX_LOGGED_MESSAGE_CHARS: usize = 300;
+
+/// A status message as the log carries it: at most
+/// [`MAX_LOGGED_MESSAGE_CHARS`] characters with control characters escaped,
+/// since a message may echo what a caller sent (a bad country code, say) and
+/// must neither forge log lines nor flood the log.
+fn loggable(message: &str) -> String {
+    let mut out = String::with_capacity(message.len().min(MAX_LOGGED_MESSAGE_CHARS));
+    for (i, c) in message.chars().enumerate() {
+        if i == MAX_LOGGED_MESSAGE_CHARS {
+            out.push('…');
+            break;
+        }
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// Writes the one line that says how a call ended, exactly once: when its
 /// status is known, or, if it never is, when the call is dropped.
 struct CallLog {
@@ -269,7 +292,8 @@ impl CallLog {
         if status.code() == Code::Ok {
             tracing::info!(code = "OK", "call completed");
         } else {
-            tracing::warn!(code = ?status.code(), message = status.message(), "call failed");
+            let message = loggable(status.message());
+            tracing::warn!(code = ?status.code(), message = %message, "call failed");
         }
     }
 }
@@ -445,6 +469,18 @@ mod tests {
         assert_eq!(required_role(ADMIN, "ListAuditEvents"), Some(Role::Admin));
         assert_eq!(required_role(ADMIN, "DropTables"), None);
         assert_eq!(required_role(LEAD_QUALIFICATION, "ListAuditEvents"), None);
+    }
+
+    #[test]
+    fn logged_messages_are_escaped_and_bounded() {
+        assert_eq!(loggable("lead_id: is required"), "lead_id: is required");
+        assert_eq!(
+            loggable("\"DE\nforged line\" is not a country"),
+            "\"DE\\nforged line\" is not a country"
+        );
+        let long = loggable(&"x".repeat(1_000_000));
+        assert_eq!(long.chars().count(), MAX_LOGGED_MESSAGE_CHARS + 1);
+        assert!(long.ends_with('…'));
     }
 
     #[test]
