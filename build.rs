@@ -13,6 +13,7 @@ const PROTOS: &[&str] = &[
     "proto/leadqual/v1/admin_service.proto",
     // Served by reflection so clients can decode rich error details.
     "proto/google/rpc/error_details.proto",
+    "proto/google/rpc/status.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -28,6 +29,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     tonic_prost_build::configure()
         .build_client(true)
         .build_server(true)
+        // The per-item error of QualifyLeads: tonic-types' own type, so that
+        // a Status's details convert to it without re-encoding by hand.
+        .extern_path(".google.rpc.Status", "::tonic_types::pb::Status")
         .compile_fds(descriptors)?;
     Ok(())
 }

@@ -36,6 +36,10 @@ pub const RPC_ROLES: &[(&str, &str, Role)] = &[
     (LEAD_QUALIFICATION, "OverrideVerdict", Role::Scorer),
     (LEAD_QUALIFICATION, "ClearOverride", Role::Scorer),
     (LEAD_QUALIFICATION, "ListOverrides", Role::Reader),
+    (LEAD_QUALIFICATION, "QualifyLeads", Role::Scorer),
+    (LEAD_QUALIFICATION, "PreviewProfile", Role::Reader),
+    (LEAD_QUALIFICATION, "GetSignalStats", Role::Reader),
+    (LEAD_QUALIFICATION, "WatchVerdicts", Role::Reader),
     (ADMIN, "CreateApiKey", Role::Admin),
     (ADMIN, "ListApiKeys", Role::Admin),
     (ADMIN, "RevokeApiKey", Role::Admin),
@@ -426,16 +430,26 @@ mod tests {
 
     #[test]
     fn roles_follow_the_readme() {
-        // reader: read leads, verdicts, profiles, overrides and the criteria;
-        // scorer: also qualify leads, override verdicts and withdraw
-        // overrides; admin: everything else.
+        // reader: read leads, verdicts, profiles, overrides, the criteria
+        // and the analytics, preview profiles and watch verdicts; scorer:
+        // also qualify leads (one or a stream), override verdicts and
+        // withdraw overrides; admin: everything else.
         for &(service, method, role) in RPC_ROLES {
-            let reads = method.starts_with("Get") || method.starts_with("List");
+            let reads = ["Get", "List", "Preview", "Watch"]
+                .iter()
+                .any(|verb| method.starts_with(verb));
             let expected = if service == ADMIN {
                 Role::Admin
             } else if reads {
                 Role::Reader
-            } else if ["QualifyLead", "OverrideVerdict", "ClearOverride"].contains(&method) {
+            } else if [
+                "QualifyLead",
+                "QualifyLeads",
+                "OverrideVerdict",
+                "ClearOverride",
+            ]
+            .contains(&method)
+            {
                 Role::Scorer
             } else {
                 Role::Admin

@@ -340,4 +340,42 @@ impl LeadQualificationService for LeadQualificationApi {
             next_page_token,
         }))
     }
+
+    type QualifyLeadsStream =
+        futures::stream::BoxStream<'static, Result<pb::QualifyLeadsResponse, Status>>;
+
+    async fn qualify_leads(
+        &self,
+        request: Request<tonic::Streaming<pb::QualifyLeadsRequest>>,
+    ) -> Result<Response<Self::QualifyLeadsStream>, Status> {
+        authenticated(request)?;
+        Err(Status::unimplemented("QualifyLeads is not available yet"))
+    }
+
+    async fn preview_profile(
+        &self,
+        request: Request<pb::PreviewProfileRequest>,
+    ) -> Result<Response<pb::PreviewProfileResponse>, Status> {
+        authenticated(request)?;
+        Err(Status::unimplemented("PreviewProfile is not available yet"))
+    }
+
+    async fn get_signal_stats(
+        &self,
+        request: Request<pb::GetSignalStatsRequest>,
+    ) -> Result<Response<pb::GetSignalStatsResponse>, Status> {
+        authenticated(request)?;
+        Err(Status::unimplemented("GetSignalStats is not available yet"))
+    }
+
+    type WatchVerdictsStream =
+        futures::stream::BoxStream<'static, Result<pb::WatchVerdictsResponse, Status>>;
+
+    async fn watch_verdicts(
+        &self,
+        request: Request<pb::WatchVerdictsRequest>,
+    ) -> Result<Response<Self::WatchVerdictsStream>, Status> {
+        authenticated(request)?;
+        Err(Status::unimplemented("WatchVerdicts is not available yet"))
+    }
 }

@@ -269,6 +269,85 @@ fn rpcs() -> Vec<Rpc> {
             },
         },
         Rpc {
+            service: LEAD_QUALIFICATION,
+            name: "QualifyLeads",
+            call: |mut c, f| {
+                async move {
+                    let item = pb::QualifyLeadsRequest {
+                        correlation_id: "matrix-1".into(),
+                        request: Some(qualify_request(
+                            &f.lead_id,
+                            Stage::Unspecified,
+                            pb::LeadFacts::default(),
+                        )),
+                    };
+                    let mut results = c
+                        .client
+                        .qualify_leads(futures::stream::iter([item]))
+                        .await?
+                        .into_inner();
+                    let first = results
+                        .message()
+                        .await?
+                        .expect("one result for the one item");
+                    assert_eq!(first.correlation_id, "matrix-1");
+                    assert!(
+                        matches!(
+                            first.result,
+                            Some(pb::qualify_leads_response::Result::Qualified(_))
+                        ),
+                        "the item is qualified: {first:?}"
+                    );
+                    Ok(())
+                }
+                .boxed()
+            },
+        },
+        Rpc {
+            service: LEAD_QUALIFICATION,
+            name: "PreviewProfile",
+            call: |mut c, _| {
+                async move {
+                    c.client
+                        .preview_profile(pb::PreviewProfileRequest {
+                            profile: Some(pb::Profile::default()),
+                            sample_size: 0,
+                        })
+                        .await
+                        .map(drop)
+                }
+                .boxed()
+            },
+        },
+        Rpc {
+            service: LEAD_QUALIFICATION,
+            name: "GetSignalStats",
+            call: |mut c, _| {
+                async move {
+                    c.client
+                        .get_signal_stats(pb::GetSignalStatsRequest::default())
+                        .await
+                        .map(drop)
+                }
+                .boxed()
+            },
+        },
+        Rpc {
+            service: LEAD_QUALIFICATION,
+            name: "WatchVerdicts",
+            call: |mut c, _| {
+                async move {
+                    // The stream opens (its headers arrive) once the guard
+                    // let the call in; no verdict needs to come.
+                    c.client
+                        .watch_verdicts(pb::WatchVerdictsRequest::default())
+                        .await
+                        .map(drop)
+                }
+                .boxed()
+            },
+        },
+        Rpc {
             service: ADMIN,
             name: "CreateApiKey",
             call: |mut c, _| {
@@ -398,7 +477,7 @@ async fn every_rpc_checks_the_key_and_its_role(backend: Backend) {
     ];
 
     let rpcs = rpcs();
-    assert_eq!(rpcs.len(), 16, "every RPC of both services");
+    assert_eq!(rpcs.len(), 20, "every RPC of both services");
     // The matrix calls every RPC of the server's table, once: an RPC added
     // to the table without a call here fails this test.
     let called: BTreeSet<(&str, &str)> = rpcs.iter().map(|r| (r.service, r.name)).collect();
