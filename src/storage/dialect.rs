@@ -11,6 +11,7 @@ use sqlx::postgres::PgRow;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Arguments, Database, Encode, FromRow, Postgres, Sqlite, Type};
 
+use super::notices::NoticeBus;
 use super::{NewQualification, StorageResult};
 use crate::records::VerdictRecord;
 
@@ -174,6 +175,9 @@ pub trait Backend: Send + Sync + 'static {
         &self,
         qualification: NewQualification,
     ) -> impl Future<Output = StorageResult<VerdictRecord>> + Send;
+
+    /// Where the backend announces the verdicts it hears of.
+    fn notices(&self) -> &NoticeBus;
 }
 
 /// The ways a statement runs, the same text for each concrete database.

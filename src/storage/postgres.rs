@@ -3,15 +3,18 @@
 //! lead's revision (optimistic concurrency), so no row locks are held while
 //! the engine runs.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::{PgPool, Postgres};
+use tokio::sync::watch;
 
 use super::codec::Prepared;
 use super::dialect::{Backend, Dialect, run_with_sqlx};
+use super::notices::{self, NoticeBus};
 use super::{NewQualification, StorageError, StorageResult};
 use crate::records::VerdictRecord;
 
@@ -39,9 +42,13 @@ impl Dialect for Postgres {
     run_with_sqlx!();
 }
 
-/// A pool of connections to one PostgreSQL database.
+/// A pool of connections to one PostgreSQL database, and a connection of
+/// its own listening for the verdicts every replica stores.
 pub struct PostgresBackend {
     pool: PgPool,
+    notices: Arc<NoticeBus>,
+    /// Dropped with the storage, which ends the listener.
+    _stop_listening: watch::Sender<()>,
 }
 
 impl PostgresBackend {
@@ -59,7 +66,22 @@ impl PostgresBackend {
             .run(&pool)
             .await
             .context("cannot migrate the PostgreSQL database")?;
-        Ok(Self { pool })
+        let listener = notices::postgres_listener(url)
+            .await
+            .context("cannot listen for verdict notifications")?;
+        let notices = NoticeBus::new();
+        let (stop_listening, stop) = watch::channel(());
+        tokio::spawn(notices::run_postgres_listener(
+            url.to_owned(),
+            listener,
+            notices.clone(),
+            stop,
+        ));
+        Ok(Self {
+            pool,
+            notices,
+            _stop_listening: stop_listening,
+        })
     }
 }
 
@@ -75,6 +97,10 @@ impl Backend for PostgresBackend {
         Ok(self.pool.acquire().await?)
     }
 
+    fn notices(&self) -> &NoticeBus {
+        &self.notices
+    }
+
     async fn commit_qualification(&self, q: NewQualification) -> StorageResult<VerdictRecord> {
         let p = Prepared::new(&q);
         let (v, rows) = (&q.verdict, &p.signals);
@@ -88,6 +114,9 @@ impl Backend for PostgresBackend {
         // last line fails the whole statement (a text cast to bigint, in a
         // subquery so that the planner cannot fold it into a constant)
         // rather than keep a verdict the lead does not point to.
+        // The last part, `n`, tells the watchers of every replica of the
+        // verdict, once committed (see `storage::notices`); the final SELECT
+        // reads it because PostgreSQL skips a SELECT no one reads.
         let (stored,): (i64,) = sqlx::query_as(
             "WITH v AS ( \
                  INSERT INTO verdicts (verdict_id, tenant, lead_id, seq, stage, outcome, score, \
@@ -117,11 +146,14 @@ impl Backend for PostgresBackend {
                      $12::timestamptz \
                  FROM v, UNNEST($16::text[], $17::text[], $18::text[], $19::int4[], \
                      $20::bool[], $21::text[], $22::text[], $23::text[]) \
-                     AS t(c, st, ss, w, k, e, r, m)) \
+                     AS t(c, st, ss, w, k, e, r, m)), \
+             n AS (SELECT pg_notify('leadqual_verdicts', \
+                 verdict_id || E'\\t' || $6 || E'\\t' || $2) FROM v) \
              SELECT CASE WHEN (SELECT count(*) FROM v) = (SELECT count(*) FROM l) \
                  THEN (SELECT count(*) FROM v) \
                  ELSE (SELECT ('lead ' || $3 || ' did not take verdict ' || verdict_id)::bigint \
-                     FROM v) END",
+                     FROM v) END \
+             FROM (SELECT count(*) FROM n) AS notified",
         )
         .bind(&v.verdict_id)
         .bind(&v.tenant)

@@ -14,6 +14,7 @@ use crate::domain::Criterion;
 use crate::records::VerdictRecord;
 use crate::storage::codec::{Prepared, SignalRow};
 use crate::storage::dialect::Dialect;
+use crate::storage::notices::{NoticeBus, VerdictNotice};
 use crate::storage::{NewQualification, StorageError, StorageResult};
 
 /// A qualification waiting for the group commit, and who to tell.
@@ -28,7 +29,10 @@ const MAX_GROUP: usize = 128;
 /// Starts the committer on a thread of its own: it waits on the writer's
 /// worker thread several times per group, and there it resumes at once
 /// instead of queueing behind request tasks on the shared runtime.
-pub fn start(writer: Arc<Connections>) -> anyhow::Result<mpsc::Sender<CommitJob>> {
+pub fn start(
+    writer: Arc<Connections>,
+    notices: Arc<NoticeBus>,
+) -> anyhow::Result<mpsc::Sender<CommitJob>> {
     let (commits, jobs) = mpsc::channel(4 * MAX_GROUP);
     let committer = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -36,7 +40,7 @@ pub fn start(writer: Arc<Connections>) -> anyhow::Result<mpsc::Sender<CommitJob>
         .context("cannot start the SQLite committer's runtime")?;
     std::thread::Builder::new()
         .name("leadqual-commit".into())
-        .spawn(move || committer.block_on(group_committer(writer, jobs)))
+        .spawn(move || committer.block_on(group_committer(writer, jobs, notices)))
         .context("cannot start the SQLite committer thread")?;
     Ok(commits)
 }
@@ -45,11 +49,21 @@ pub fn start(writer: Arc<Connections>) -> anyhow::Result<mpsc::Sender<CommitJob>
 /// being synced are written together in one transaction (one fsync). Every
 /// caller is answered only after the commit; if the commit fails, all of the
 /// group fail and nothing of it is stored.
-async fn group_committer(writer: Arc<Connections>, mut jobs: mpsc::Receiver<CommitJob>) {
+async fn group_committer(
+    writer: Arc<Connections>,
+    mut jobs: mpsc::Receiver<CommitJob>,
+    notices: Arc<NoticeBus>,
+) {
     let mut batch = Vec::with_capacity(MAX_GROUP);
     while jobs.recv_many(&mut batch, MAX_GROUP).await > 0 {
         match commit_group(&writer, &batch).await {
             Ok(results) => {
+                let committed = batch
+                    .iter()
+                    .zip(&results)
+                    .filter(|(_, result)| result.is_ok())
+                    .map(|(job, _)| &job.qualification.verdict);
+                announce_committed(&notices, committed);
                 for (job, result) in batch.drain(..).zip(results) {
                     let _ = job.done.send(result.map(|()| job.qualification.verdict));
                 }
@@ -64,6 +78,18 @@ async fn group_committer(writer: Arc<Connections>, mut jobs: mpsc::Receiver<Comm
                 }
             }
         }
+    }
+}
+
+/// Tells the watchers of the verdicts a group committed, before their callers
+/// hear of them.
+fn announce_committed<'a>(notices: &NoticeBus, verdicts: impl Iterator<Item = &'a VerdictRecord>) {
+    for v in verdicts {
+        notices.publish(VerdictNotice {
+            tenant: v.tenant.clone(),
+            verdict_id: v.verdict_id.clone(),
+            outcome: v.evaluation.outcome,
+        });
     }
 }
 
