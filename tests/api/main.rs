@@ -14,3 +14,4 @@ mod qualify;
 mod tls;
 mod upgrade;
 mod validation;
+mod watch;
