@@ -178,6 +178,11 @@ pub trait Backend: Send + Sync + 'static {
 
     /// Where the backend announces the verdicts it hears of.
     fn notices(&self) -> &NoticeBus;
+    /// See [`Storage::commit_qualifications`].
+    fn commit_qualifications(
+        &self,
+        batch: Vec<NewQualification>,
+    ) -> impl Future<Output = StorageResult<Vec<StorageResult<VerdictRecord>>>> + Send;
 }
 
 /// The ways a statement runs, the same text for each concrete database.

@@ -5,6 +5,7 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
+use futures::StreamExt;
 use leadqual::auth::Role;
 use leadqual::proto::v1 as pb;
 use leadqual::watch::{REPLAY_LOOKBACK, STALL_LIMIT};
@@ -19,6 +20,7 @@ use crate::helpers::{
 
 backend_tests!(
     a_watcher_gets_its_tenants_new_verdicts_of_its_outcome,
+    a_watcher_gets_the_verdicts_of_a_bulk_stream,
     invalid_watches_are_refused,
     a_resumed_watch_sends_what_was_missed_then_goes_on_live,
     a_watcher_that_reads_nothing_is_ended_and_never_slows_writers,
@@ -78,6 +80,15 @@ async fn until(watch: &mut Watch, last: &str) -> Vec<pb::Verdict> {
             return got;
         }
     }
+}
+
+/// The next `n` verdicts of a watch.
+async fn take(watch: &mut Watch, n: usize) -> Vec<pb::Verdict> {
+    let mut got = Vec::with_capacity(n);
+    while got.len() < n {
+        got.push(next(watch).await.expect("the watch goes on"));
+    }
+    got
 }
 
 fn ids(verdicts: &[pb::Verdict]) -> Vec<String> {
@@ -182,6 +193,62 @@ async fn a_watcher_gets_its_tenants_new_verdicts_of_its_outcome(backend: Backend
     let last = stored(&acme, qualified("last")).await;
     assert_eq!(next(&mut all).await.expect("live"), last);
     assert_eq!(next(&mut qualified_only).await.expect("live"), last);
+}
+
+async fn a_watcher_gets_the_verdicts_of_a_bulk_stream(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let acme = app.as_key(&app.issue_key("acme", &[Role::Scorer]).await.secret);
+    let mut all = watch(&acme.client, watch_all()).await;
+    let mut review = watch(&acme.client, watch_outcome(Outcome::NeedsReview)).await;
+
+    let items: Vec<pb::QualifyLeadsRequest> = (0..60)
+        .map(|i| pb::QualifyLeadsRequest {
+            correlation_id: format!("row-{i}"),
+            request: Some(match i % 3 {
+                0 => qualified(&format!("bulk-{i}")),
+                1 => needs_review(&format!("bulk-{i}")),
+                // Invalid: stores nothing.
+                _ => qualified(""),
+            }),
+        })
+        .collect();
+    let results: Vec<pb::QualifyLeadsResponse> = acme
+        .client
+        .clone()
+        .qualify_leads(futures::stream::iter(items))
+        .await
+        .expect("QualifyLeads starts")
+        .into_inner()
+        .map(|r| r.expect("a result"))
+        .collect()
+        .await;
+    let committed: Vec<pb::Verdict> = results
+        .into_iter()
+        .filter_map(|r| match r.result {
+            Some(pb::qualify_leads_response::Result::Qualified(q)) => q.verdict,
+            _ => None,
+        })
+        .collect();
+    assert_eq!(committed.len(), 40);
+    // Verdicts committed together may be heard in any order: compare sets.
+    let by_id = |mut verdicts: Vec<pb::Verdict>| {
+        verdicts.sort_by(|a, b| a.verdict_id.cmp(&b.verdict_id));
+        verdicts
+    };
+    let heard = by_id(take(&mut all, committed.len()).await);
+    assert_eq!(heard, by_id(committed.clone()));
+    let reviews: Vec<pb::Verdict> = committed
+        .into_iter()
+        .filter(|v| v.outcome == Outcome::NeedsReview as i32)
+        .collect();
+    assert_eq!(reviews.len(), 20);
+    let heard = by_id(take(&mut review, reviews.len()).await);
+    assert_eq!(heard, by_id(reviews));
+
+    // Nothing else was heard: the next verdict is the next one stored.
+    let after = stored(&acme, needs_review("after")).await;
+    assert_eq!(next(&mut all).await.expect("live"), after);
+    assert_eq!(next(&mut review).await.expect("live"), after);
 }
 
 async fn invalid_watches_are_refused(backend: Backend) {
