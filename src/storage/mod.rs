@@ -186,8 +186,11 @@ pub trait Storage: Send + Sync + 'static {
     /// Counts over the signals and outcomes of the latest verdict of each
     /// lead that `filter` selects, grouped in the database, read from one
     /// snapshot.
-    async fn signal_stats(&self, tenant: &str, filter: StatsFilter)
-    -> StorageResult<SignalStatsRows>;
+    async fn signal_stats(
+        &self,
+        tenant: &str,
+        filter: StatsFilter,
+    ) -> StorageResult<SignalStatsRows>;
 
     /// Stores a verdict with its signals and the lead's merged facts in one
     /// transaction. Fails with `LeadChanged` when the lead's revision is not

@@ -9,8 +9,8 @@ use sqlx::Connection;
 use super::codec::{self, LeadViewRow, VerdictRow, decode, decode_doc};
 use super::dialect::{Backend, Dialect, Statement, StoredRow};
 use super::{
-    AuditFilter, LeadFactsRow, LeadFilter, NewQualification, SignalStatsRows, StatsFilter,
-    Storage, StorageError, StorageResult,
+    AuditFilter, LeadFactsRow, LeadFilter, NewQualification, SignalStatsRows, StatsFilter, Storage,
+    StorageError, StorageResult,
 };
 use crate::records::{
     ApiKeyRecord, AuditEvent, OverrideRecord, ProfileVersion, StoredLead, StoredLeadView,
@@ -244,7 +244,9 @@ fn latest_verdicts<'q, DB: Dialect>(
         query.bind(codec::ts_to_text(start)).push(DB::TIMESTAMP);
     }
     query.push(&format!(" AND {alias}.evaluated_at < "));
-    query.bind(codec::ts_to_text(filter.end)).push(DB::TIMESTAMP);
+    query
+        .bind(codec::ts_to_text(filter.end))
+        .push(DB::TIMESTAMP);
     if let Some(stage) = filter.stage {
         query.push(" AND l.stage = ").bind(stage.code());
     }
@@ -364,14 +366,14 @@ impl<B: Backend> Storage for SqlStorage<B> {
     ) -> StorageResult<Vec<LeadFactsRow>> {
         let mut query = Statement::<B::Db>::new("SELECT lead_id, stage, ");
         query.push(&<B::Db as Dialect>::text("facts"));
-        query.push(" AS facts FROM leads WHERE tenant = ").bind(tenant);
+        query
+            .push(" AS facts FROM leads WHERE tenant = ")
+            .bind(tenant);
         if let Some(after) = after {
             query.push(" AND lead_id > ").bind(after);
         }
         query.push(" ORDER BY lead_id LIMIT ").bind(limit);
-        Ok(query
-            .fetch_all(&mut *self.backend.reader().await?)
-            .await?)
+        Ok(query.fetch_all(&mut *self.backend.reader().await?).await?)
     }
 
     async fn signal_stats(
@@ -400,9 +402,7 @@ impl<B: Backend> Storage for SqlStorage<B> {
         outcomes.push(" GROUP BY v.stage, v.outcome");
 
         let mut conn = self.backend.reader().await?;
-        let mut tx = conn
-            .begin_with(<B::Db as Dialect>::BEGIN_SNAPSHOT)
-            .await?;
+        let mut tx = conn.begin_with(<B::Db as Dialect>::BEGIN_SNAPSHOT).await?;
         let rows = SignalStatsRows {
             signals: signals.fetch_all(&mut *tx).await?,
             missing_facts: missing.fetch_all(&mut *tx).await?,
