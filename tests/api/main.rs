@@ -9,6 +9,7 @@ mod criteria_and_health;
 mod failures;
 mod leads;
 mod overrides;
+mod preview;
 mod profile;
 mod qualify;
 mod tls;
