@@ -12,6 +12,7 @@ mod overrides;
 mod preview;
 mod profile;
 mod qualify;
+mod stats;
 mod tls;
 mod upgrade;
 mod validation;
