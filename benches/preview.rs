@@ -188,7 +188,9 @@ fn lead(n: u64) -> (Stage, Facts) {
     let facts = Facts {
         employee_count: r.some(10, |r| r.below(3_000) as i64),
         annual_revenue_usd: r.some(10, |r| r.below(100_000_000) as i64),
-        vertical: r.some(8, |r| r.pick(&["saas", "fintech", "healthtech", "retail"]).into()),
+        vertical: r.some(8, |r| {
+            r.pick(&["saas", "fintech", "healthtech", "retail"]).into()
+        }),
         business_model: r.some(8, |r| r.pick(&["b2b", "b2c", "b2g"]).into()),
         territory: r.some(4, |r| r.pick(&["emea", "dach", "na"]).into()),
         country: r.some(8, |_| country.into()),

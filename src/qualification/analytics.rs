@@ -74,7 +74,9 @@ struct Tally {
 }
 
 impl Tally {
-    fn add(&mut self, other: Tally) {
+    /// Adds the counts of the leads after these; the sample keeps its first
+    /// `sample_size` leads.
+    fn add(&mut self, other: Tally, sample_size: usize) {
         self.evaluated += other.evaluated;
         for (row, other) in self.transitions.iter_mut().zip(other.transitions) {
             for (n, m) in row.iter_mut().zip(other) {
@@ -86,6 +88,7 @@ impl Tally {
             pair[1] += other[1];
         }
         self.sample.extend(other.sample);
+        self.sample.truncate(sample_size);
     }
 }
 
@@ -215,6 +218,7 @@ impl Qualifier {
                     .await
             })
         };
+        let workers = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
         let mut tally = Tally::default();
         let mut next = Some(fetch(None));
         while let Some(reading) = next.take() {
@@ -226,12 +230,25 @@ impl Qualifier {
             {
                 next = Some(fetch(Some(last.lead_id.clone())));
             }
+            // The page in parts, one per core, added up in lead id order.
             let room = sample_size - tally.sample.len();
-            let comparison = comparison.clone();
-            let page = tokio::task::spawn_blocking(move || comparison.evaluate_page(rows, room))
-                .await
-                .map_err(|e| AppError::Internal(format!("evaluating leads failed: {e}")))??;
-            tally.add(page);
+            let mut parts = Vec::with_capacity(workers);
+            let part_size = rows.len().div_ceil(workers).max(1);
+            let mut rest = rows;
+            while !rest.is_empty() {
+                let after = rest.split_off(part_size.min(rest.len()));
+                let part = std::mem::replace(&mut rest, after);
+                let comparison = comparison.clone();
+                parts.push(tokio::task::spawn_blocking(move || {
+                    comparison.evaluate_page(part, room)
+                }));
+            }
+            for part in parts {
+                let part = part
+                    .await
+                    .map_err(|e| AppError::Internal(format!("evaluating leads failed: {e}")))??;
+                tally.add(part, sample_size);
+            }
         }
 
         let verdict =

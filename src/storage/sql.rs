@@ -218,32 +218,24 @@ impl<B: Backend> SqlStorage<B> {
     }
 }
 
-/// `FROM leads AS l JOIN <latest> ON … <also> WHERE …` for statistics over
-/// the latest verdict of each lead `filter` selects: `latest` is
-/// `verdicts AS v` or `signals AS s` (its alias `v` or `s`), joined on the
-/// lead's latest verdict id and restricted by that verdict's evaluation
-/// time; `also` joins more FROM items (or is empty).
+/// `FROM leads AS l JOIN verdicts AS v … WHERE …` for statistics over the
+/// latest verdict `v` of each lead `l` that `filter` selects, restricted by
+/// that verdict's evaluation time; `also` joins more FROM items (or is
+/// empty), such as the verdict's signals `s`, read by `signals_by_verdict`.
 fn latest_verdicts<'q, DB: Dialect>(
     query: &mut Statement<'q, DB>,
-    latest: &str,
     also: &str,
     tenant: &'q str,
     filter: &StatsFilter,
 ) {
-    let alias = latest.rsplit(' ').next().unwrap_or(latest);
-    query.push(" FROM leads AS l JOIN ").push(latest);
-    query.push(&format!(" ON {alias}.verdict_id = l.latest_verdict_id"));
-    if alias == "s" {
-        // Signals carry the lead: a plan may come from either side.
-        query.push(" AND s.tenant = l.tenant AND s.lead_id = l.lead_id");
-    }
+    query.push(" FROM leads AS l JOIN verdicts AS v ON v.verdict_id = l.latest_verdict_id");
     query.push(also);
     query.push(" WHERE l.tenant = ").bind(tenant);
     if let Some(start) = filter.start {
-        query.push(&format!(" AND {alias}.evaluated_at >= "));
+        query.push(" AND v.evaluated_at >= ");
         query.bind(codec::ts_to_text(start)).push(DB::TIMESTAMP);
     }
-    query.push(&format!(" AND {alias}.evaluated_at < "));
+    query.push(" AND v.evaluated_at < ");
     query
         .bind(codec::ts_to_text(filter.end))
         .push(DB::TIMESTAMP);
@@ -386,19 +378,20 @@ impl<B: Backend> Storage for SqlStorage<B> {
              sum(CASE WHEN l.latest_outcome = 'DISQUALIFIED' THEN 1 ELSE 0 END), \
              sum(CASE WHEN l.latest_outcome = 'DISQUALIFIED' AND s.knockout THEN 1 ELSE 0 END)",
         );
-        latest_verdicts(&mut signals, "signals AS s", "", tenant, &filter);
+        let signals_of_v = " JOIN signals AS s ON s.verdict_id = v.verdict_id";
+        latest_verdicts(&mut signals, signals_of_v, tenant, &filter);
         signals.push(" GROUP BY s.criterion, s.status");
 
         let mut missing = Statement::<B::Db>::new("SELECT s.criterion, m.value, count(*)");
         let facts = format!(
-            " CROSS JOIN {}",
+            "{signals_of_v} CROSS JOIN {}",
             <B::Db as Dialect>::json_array_texts("s.missing_facts", "m")
         );
-        latest_verdicts(&mut missing, "signals AS s", &facts, tenant, &filter);
+        latest_verdicts(&mut missing, &facts, tenant, &filter);
         missing.push(" AND s.status = 'UNKNOWN' GROUP BY s.criterion, m.value");
 
         let mut outcomes = Statement::<B::Db>::new("SELECT v.stage, v.outcome, count(*)");
-        latest_verdicts(&mut outcomes, "verdicts AS v", "", tenant, &filter);
+        latest_verdicts(&mut outcomes, "", tenant, &filter);
         outcomes.push(" GROUP BY v.stage, v.outcome");
 
         let mut conn = self.backend.reader().await?;
