@@ -468,6 +468,28 @@ async fn measure(backend: &str, url: &str, leads: usize, runs: usize) -> anyhow:
             (decode + engine).as_secs_f64(),
             100.0 * (decode + engine).as_secs_f64() / median.as_secs_f64()
         );
+
+        // Reading alone: the same pages PreviewProfile reads, nothing done
+        // with them.
+        let started = Instant::now();
+        let (mut read, mut after) = (0, None::<String>);
+        loop {
+            let page = storage
+                .lead_facts_page(TENANT, after.as_deref(), 4_000)
+                .await?;
+            read += page.len();
+            match page.last() {
+                Some(last) if page.len() == 4_000 => after = Some(last.lead_id.clone()),
+                _ => break,
+            }
+        }
+        ensure!(read == leads, "read {read} leads, not {leads}");
+        let reading = started.elapsed();
+        println!(
+            "reading alone (pages of 4,000 by lead id): {:.3} s, {:.0}% of PreviewProfile's median",
+            reading.as_secs_f64(),
+            100.0 * reading.as_secs_f64() / median.as_secs_f64()
+        );
         anyhow::Ok(())
     }
     .await;
