@@ -46,7 +46,7 @@ struct Args {
     /// A smoke run: a few thousand leads, one measured call each.
     #[arg(long)]
     quick: bool,
-    /// Leads to seed (default 100,000; 3,000 with --quick).
+    /// Leads to seed (default 100,000; 9,000 with --quick: three pages).
     #[arg(long)]
     leads: Option<usize>,
     /// Measured calls of each RPC (after one to warm up).
@@ -81,7 +81,7 @@ fn main() -> anyhow::Result<()> {
 async fn run(args: Args) -> anyhow::Result<()> {
     let leads = args
         .leads
-        .unwrap_or(if args.quick { 3_000 } else { 100_000 });
+        .unwrap_or(if args.quick { 9_000 } else { 100_000 });
     let runs = args.runs.unwrap_or(if args.quick { 1 } else { 3 }).max(1);
     let require_postgres = args.require_postgres || std::env::var("CI").as_deref() == Ok("true");
     let wanted = |name: &str| args.backend.as_deref().is_none_or(|b| b == name);

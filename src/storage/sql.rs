@@ -356,15 +356,29 @@ impl<B: Backend> Storage for SqlStorage<B> {
         after: Option<&str>,
         limit: i64,
     ) -> StorageResult<Vec<LeadFactsRow>> {
+        // The page's last lead id first, from the keys alone, then the
+        // page's rows up to it: a planner that misjudges how many leads the
+        // tenant has (statistics not yet gathered after a bulk load) may sort
+        // instead of walking the key's index, and then sorts keys only, and
+        // renders the facts of this page only.
+        fn leads_after<'q, DB: Dialect>(
+            query: &mut Statement<'q, DB>,
+            tenant: &'q str,
+            after: Option<&'q str>,
+        ) {
+            query.push(" WHERE tenant = ").bind(tenant);
+            if let Some(after) = after {
+                query.push(" AND lead_id > ").bind(after);
+            }
+        }
         let mut query = Statement::<B::Db>::new("SELECT lead_id, stage, ");
         query.push(&<B::Db as Dialect>::text("facts"));
-        query
-            .push(" AS facts FROM leads WHERE tenant = ")
-            .bind(tenant);
-        if let Some(after) = after {
-            query.push(" AND lead_id > ").bind(after);
-        }
+        query.push(" AS facts FROM leads");
+        leads_after(&mut query, tenant, after);
+        query.push(" AND lead_id <= (SELECT max(lead_id) FROM (SELECT lead_id FROM leads");
+        leads_after(&mut query, tenant, after);
         query.push(" ORDER BY lead_id LIMIT ").bind(limit);
+        query.push(") AS page) ORDER BY lead_id");
         Ok(query.fetch_all(&mut *self.backend.reader().await?).await?)
     }
 

@@ -59,7 +59,7 @@ fn lead_facts(i: usize) -> (Stage, pb::LeadFacts) {
         budget_usd: Some(5_000 * (i as i64 % 7)),
         staff_available: Some((i % 3) as i32),
         missed_sessions: Some((i % 5) as i32),
-        expects_magic_wand: Some(i % 5 == 0),
+        expects_magic_wand: Some(i.is_multiple_of(5)),
         assignments_given: Some(3),
         assignments_completed: Some((i % 4) as i32),
         meetings_cancelled: Some((i % 4) as i32),
