@@ -356,11 +356,10 @@ impl<B: Backend> Storage for SqlStorage<B> {
         after: Option<&str>,
         limit: i64,
     ) -> StorageResult<Vec<LeadFactsRow>> {
-        // The page's last lead id first, from the keys alone, then the
-        // page's rows up to it: a planner that misjudges how many leads the
-        // tenant has (statistics not yet gathered after a bulk load) may sort
-        // instead of walking the key's index, and then sorts keys only, and
-        // renders the facts of this page only.
+        // The page's last lead id from the keys alone, then the rows up to
+        // it. A planner that misjudges the tenant's size (no statistics yet
+        // after a bulk load) may sort rather than walk the primary key; it
+        // then sorts keys only, and renders the facts of one page only.
         fn leads_after<'q, DB: Dialect>(
             query: &mut Statement<'q, DB>,
             tenant: &'q str,
