@@ -182,8 +182,8 @@ pub fn criteria(criteria: &[pb::CriterionInfo]) -> String {
             stage(c.stage).to_owned(),
             c.default_weight.to_string(),
             c.title.clone(),
-            c.facts_read.join(", "),
-            c.default_thresholds.join(", "),
+            c.facts_read.join("\n"),
+            c.default_thresholds.join("\n"),
         ]);
     }
     right_align(&mut t, &[0, 3]);
@@ -204,7 +204,7 @@ pub fn profile(p: &pb::Profile) -> String {
             continue;
         }
         let value = match json.get(name) {
-            None => "(default)".to_owned(),
+            None => "(not set)".to_owned(),
             Some(serde_json::Value::Array(items)) if items.is_empty() => "(none)".to_owned(),
             Some(serde_json::Value::String(s)) if s.is_empty() => "(not set)".to_owned(),
             Some(v) => setting_text(v),
@@ -221,6 +221,11 @@ pub fn profile(p: &pb::Profile) -> String {
 fn setting_text(v: &serde_json::Value) -> String {
     match v {
         serde_json::Value::String(s) => short_enum(s).to_owned(),
+        serde_json::Value::Array(items) if items.iter().any(|i| i.is_object()) => items
+            .iter()
+            .map(setting_text)
+            .collect::<Vec<_>>()
+            .join("\n"),
         serde_json::Value::Array(items) => items
             .iter()
             .map(setting_text)
@@ -709,10 +714,16 @@ mod tests {
             version: 4,
             min_employees: Some(10),
             target_verticals: vec!["saas".into(), "fintech".into()],
-            weights: vec![pb::CriterionWeight {
-                criterion: pb::Criterion::MagicWand as i32,
-                weight: 40,
-            }],
+            weights: vec![
+                pb::CriterionWeight {
+                    criterion: pb::Criterion::MagicWand as i32,
+                    weight: 40,
+                },
+                pb::CriterionWeight {
+                    criterion: pb::Criterion::Disorganized as i32,
+                    weight: 5,
+                },
+            ],
             seller_business_hours: Some(pb::BusinessHours {
                 start: "08:00".into(),
                 end: "17:00".into(),
@@ -722,12 +733,17 @@ mod tests {
         let text = profile(&p);
         assert!(text.starts_with("Profile version 4"), "{text}");
         assert_eq!(row(&text, "min_employees"), ["min_employees", "10"]);
-        assert_eq!(row(&text, "max_employees"), ["max_employees", "(default)"]);
+        assert_eq!(row(&text, "max_employees"), ["max_employees", "(not set)"]);
         assert_eq!(
             row(&text, "target_verticals"),
             ["target_verticals", "saas, fintech"]
         );
         assert_eq!(row(&text, "weights"), ["weights", "MAGIC_WAND = 40"]);
+        assert!(
+            text.lines()
+                .any(|l| l.contains("DISORGANIZED = 5") && !l.contains("weights")),
+            "one weight per line: {text}"
+        );
         assert_eq!(
             row(&text, "seller_business_hours"),
             ["seller_business_hours", "08:00-17:00"]
@@ -756,9 +772,10 @@ mod tests {
                 "RECOMMENDATION",
                 "20",
                 "Meeting disruptions",
-                "meetings_cancelled, meetings_rescheduled",
+                "meetings_cancelled",
                 "max_meeting_disruptions = 3"
             ]
         );
+        assert!(text.contains("meetings_rescheduled"), "{text}");
     }
 }
