@@ -1487,4 +1487,38 @@ impl LeadQualificationService for Echo {
     ) -> Result<Response<pb::ListOverridesResponse>, Status> {
         Err(Status::unimplemented("echo serves QualifyLead only"))
     }
+
+    type QualifyLeadsStream =
+        futures::stream::BoxStream<'static, Result<pb::QualifyLeadsResponse, Status>>;
+
+    async fn qualify_leads(
+        &self,
+        _: Request<tonic::Streaming<pb::QualifyLeadsRequest>>,
+    ) -> Result<Response<Self::QualifyLeadsStream>, Status> {
+        Err(Status::unimplemented("echo serves QualifyLead only"))
+    }
+
+    async fn preview_profile(
+        &self,
+        _: Request<pb::PreviewProfileRequest>,
+    ) -> Result<Response<pb::PreviewProfileResponse>, Status> {
+        Err(Status::unimplemented("echo serves QualifyLead only"))
+    }
+
+    async fn get_signal_stats(
+        &self,
+        _: Request<pb::GetSignalStatsRequest>,
+    ) -> Result<Response<pb::GetSignalStatsResponse>, Status> {
+        Err(Status::unimplemented("echo serves QualifyLead only"))
+    }
+
+    type WatchVerdictsStream =
+        futures::stream::BoxStream<'static, Result<pb::WatchVerdictsResponse, Status>>;
+
+    async fn watch_verdicts(
+        &self,
+        _: Request<pb::WatchVerdictsRequest>,
+    ) -> Result<Response<Self::WatchVerdictsStream>, Status> {
+        Err(Status::unimplemented("echo serves QualifyLead only"))
+    }
 }

@@ -2,7 +2,7 @@
 //! persist; plus the reads and the profile workflow. It owns the clock and
 //! the retry policy; the engine stays pure and storage stays dumb.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -179,25 +179,13 @@ impl Qualifier {
                     cmd.request_id.as_ref().map(RequestId::as_str),
                 )
                 .await?;
-            if let Some(first) = first {
-                return replay(first, &cmd);
-            }
-            let (stage, facts) = merge(stored.as_ref(), &cmd)?;
-            let revision = stored.as_ref().map(|l| l.revision);
-            let verdict = evaluate_now(tenant, &cmd, &profile, stage, facts, revision);
-            if cmd.validate_only {
-                return Ok(Qualified {
-                    verdict,
-                    replayed: false,
-                });
-            }
-            let commit = NewQualification {
-                expected_revision: revision,
-                stage,
-                verdict,
-            };
-            if let Some(qualified) = self.commit(tenant, commit, &cmd).await? {
-                return Ok(qualified);
+            match prepare(tenant, &profile, &cmd, stored, first) {
+                Step::Done(result) => return result,
+                Step::Commit(commit) => {
+                    if let Some(qualified) = self.commit(tenant, commit, &cmd).await? {
+                        return Ok(qualified);
+                    }
+                }
             }
         }
         Err(AppError::Aborted(format!(
@@ -234,6 +222,105 @@ impl Qualifier {
             }
             Err(other) => Err(other.into()),
         }
+    }
+
+    /// Qualifies several leads of a tenant as [`Qualifier::qualify`] does
+    /// each, in order, with one read and one transaction per round: a round
+    /// ends before a lead or a request id that it already holds, so that a
+    /// later item sees what an earlier one stored. An item that loses a race
+    /// with another writer is qualified again on its own. `Err` when the
+    /// batch could not be started or committed: then none of it was stored.
+    pub async fn qualify_batch(
+        &self,
+        tenant: &str,
+        commands: Vec<QualifyLead>,
+    ) -> Result<Vec<Result<Qualified, AppError>>, AppError> {
+        let profile = self.profile_for_evaluation(tenant).await?;
+        let mut results = Vec::with_capacity(commands.len());
+        let mut rest = commands.as_slice();
+        while !rest.is_empty() {
+            let (round, next) = rest.split_at(round_length(rest));
+            results.extend(self.qualify_round(tenant, &profile, round).await?);
+            rest = next;
+        }
+        Ok(results)
+    }
+
+    /// One round of [`Qualifier::qualify_batch`]: distinct leads and
+    /// request ids.
+    async fn qualify_round(
+        &self,
+        tenant: &str,
+        profile: &Arc<ProfileVersion>,
+        round: &[QualifyLead],
+    ) -> Result<Vec<Result<Qualified, AppError>>, AppError> {
+        let keys: Vec<(&str, Option<&str>)> = round
+            .iter()
+            .map(|c| {
+                (
+                    c.lead_id.as_str(),
+                    c.request_id.as_ref().map(RequestId::as_str),
+                )
+            })
+            .collect();
+        let contexts = self.storage.qualification_contexts(tenant, &keys).await?;
+        // Merging and evaluating a round is CPU work: off the runtime's
+        // threads.
+        let (commands, profile_for_work, tenant_for_work) =
+            (round.to_vec(), profile.clone(), tenant.to_owned());
+        let steps = tokio::task::spawn_blocking(move || {
+            commands
+                .into_iter()
+                .zip(contexts)
+                .map(|(cmd, (stored, first))| {
+                    let step = prepare(&tenant_for_work, &profile_for_work, &cmd, stored, first);
+                    (cmd, step)
+                })
+                .collect::<Vec<_>>()
+        })
+        .await
+        .map_err(|e| AppError::Internal(format!("evaluation of a batch failed: {e}")))?;
+
+        // Answered already, or committed together below.
+        let mut pending = Vec::new();
+        let steps: Vec<(QualifyLead, Option<Result<Qualified, AppError>>)> = steps
+            .into_iter()
+            .map(|(cmd, step)| match step {
+                Step::Done(result) => (cmd, Some(result)),
+                Step::Commit(commit) => {
+                    pending.push(commit);
+                    (cmd, None)
+                }
+            })
+            .collect();
+        let mut committed = self
+            .storage
+            .commit_qualifications(pending)
+            .await?
+            .into_iter();
+        let mut results = Vec::with_capacity(steps.len());
+        for (cmd, done) in steps {
+            let result = match done {
+                Some(result) => result,
+                None => match committed.next() {
+                    Some(Ok(verdict)) => Ok(Qualified {
+                        verdict,
+                        replayed: false,
+                    }),
+                    // Another writer came first: this one alone, with the
+                    // retries of a single call.
+                    Some(Err(StorageError::LeadChanged | StorageError::DuplicateRequest)) => {
+                        self.qualify(tenant, cmd).await
+                    }
+                    Some(Err(other)) => Err(other.into()),
+                    None => Err(AppError::Internal(
+                        "storage answered fewer results than qualifications".into(),
+                    )),
+                },
+            };
+            results.push(result);
+        }
+        Ok(results)
     }
 
     pub async fn get_lead(&self, tenant: &str, lead_id: &LeadId) -> Result<LeadView, AppError> {
@@ -556,6 +643,63 @@ pub fn truncate_page<T>(items: &mut Vec<T>, page_size: i64) -> bool {
 pub fn now() -> Timestamp {
     let now = Timestamp::now();
     Timestamp::from_microsecond(now.as_microsecond()).unwrap_or(now)
+}
+
+/// How many of `commands` (at least one) form a round of distinct leads and
+/// request ids.
+fn round_length(commands: &[QualifyLead]) -> usize {
+    let mut leads = HashSet::new();
+    let mut requests = HashSet::new();
+    commands
+        .iter()
+        .position(|c| {
+            let repeated_lead = !leads.insert(c.lead_id.as_str());
+            let repeated_request = c
+                .request_id
+                .as_ref()
+                .is_some_and(|r| !requests.insert(r.as_str()));
+            repeated_lead || repeated_request
+        })
+        .unwrap_or(commands.len())
+        .max(1)
+}
+
+/// A qualification of a batch after its evaluation: answered already, or
+/// to be committed.
+enum Step {
+    Done(Result<Qualified, AppError>),
+    Commit(NewQualification),
+}
+
+/// What [`Qualifier::qualify`] does between reading and committing, for one
+/// item of a batch.
+fn prepare(
+    tenant: &str,
+    profile: &ProfileVersion,
+    cmd: &QualifyLead,
+    stored: Option<StoredLead>,
+    first: Option<VerdictRecord>,
+) -> Step {
+    if let Some(first) = first {
+        return Step::Done(replay(first, cmd));
+    }
+    let (stage, facts) = match merge(stored.as_ref(), cmd) {
+        Ok(merged) => merged,
+        Err(e) => return Step::Done(Err(e)),
+    };
+    let revision = stored.as_ref().map(|l| l.revision);
+    let verdict = evaluate_now(tenant, cmd, profile, stage, facts, revision);
+    if cmd.validate_only {
+        return Step::Done(Ok(Qualified {
+            verdict,
+            replayed: false,
+        }));
+    }
+    Step::Commit(NewQualification {
+        expected_revision: revision,
+        stage,
+        verdict,
+    })
 }
 
 fn replay(first: VerdictRecord, cmd: &QualifyLead) -> Result<Qualified, AppError> {

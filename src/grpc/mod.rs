@@ -3,6 +3,7 @@
 //! place errors become statuses.
 
 mod admin;
+mod bulk;
 mod convert;
 pub mod guard;
 mod pagination;

@@ -3,10 +3,10 @@
 
 use tonic::{Request, Response, Status};
 
-use super::convert;
 use super::guard::{authenticated, record_lead_id};
 use super::pagination;
 use super::status::invalid_argument;
+use super::{bulk, convert};
 use crate::domain::Violation;
 use crate::proto::v1 as pb;
 use crate::proto::v1::lead_qualification_service_server::LeadQualificationService;
@@ -341,15 +341,18 @@ impl LeadQualificationService for LeadQualificationApi {
         }))
     }
 
-    type QualifyLeadsStream =
-        futures::stream::BoxStream<'static, Result<pb::QualifyLeadsResponse, Status>>;
+    type QualifyLeadsStream = bulk::ResultStream;
 
     async fn qualify_leads(
         &self,
         request: Request<tonic::Streaming<pb::QualifyLeadsRequest>>,
     ) -> Result<Response<Self::QualifyLeadsStream>, Status> {
-        authenticated(request)?;
-        Err(Status::unimplemented("QualifyLeads is not available yet"))
+        let (caller, items) = authenticated(request)?;
+        Ok(Response::new(bulk::qualify_leads(
+            self.qualifier.clone(),
+            caller.tenant,
+            items,
+        )))
     }
 
     async fn preview_profile(

@@ -174,6 +174,12 @@ pub trait Backend: Send + Sync + 'static {
         &self,
         qualification: NewQualification,
     ) -> impl Future<Output = StorageResult<VerdictRecord>> + Send;
+
+    /// See [`Storage::commit_qualifications`].
+    fn commit_qualifications(
+        &self,
+        batch: Vec<NewQualification>,
+    ) -> impl Future<Output = StorageResult<Vec<StorageResult<VerdictRecord>>>> + Send;
 }
 
 /// The ways a statement runs, the same text for each concrete database.

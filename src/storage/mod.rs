@@ -100,6 +100,14 @@ pub trait Storage: Send + Sync + 'static {
         request_id: Option<&str>,
     ) -> StorageResult<(Option<StoredLead>, Option<VerdictRecord>)>;
 
+    /// [`Storage::qualification_context`] of several leads of a tenant at
+    /// once, in the order of `items` (lead id, request id).
+    async fn qualification_contexts(
+        &self,
+        tenant: &str,
+        items: &[(&str, Option<&str>)],
+    ) -> StorageResult<Vec<(Option<StoredLead>, Option<VerdictRecord>)>>;
+
     /// The lead with its latest verdict and newest override, in one read.
     async fn get_lead_view(
         &self,
@@ -127,6 +135,15 @@ pub trait Storage: Send + Sync + 'static {
         &self,
         qualification: NewQualification,
     ) -> StorageResult<VerdictRecord>;
+
+    /// Stores several qualifications, of distinct leads and request ids, in
+    /// one transaction: each is stored or refused on its own (the refusals of
+    /// [`Storage::commit_qualification`]), in the order given. An `Err` of
+    /// the whole means nothing of the batch was stored.
+    async fn commit_qualifications(
+        &self,
+        batch: Vec<NewQualification>,
+    ) -> StorageResult<Vec<StorageResult<VerdictRecord>>>;
 
     async fn get_verdict(
         &self,

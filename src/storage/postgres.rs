@@ -3,6 +3,7 @@
 //! lead's revision (optimistic concurrency), so no row locks are held while
 //! the engine runs.
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -177,5 +178,141 @@ impl Backend for PostgresBackend {
         } else {
             StorageError::LeadChanged
         })
+    }
+
+    async fn commit_qualifications(
+        &self,
+        batch: Vec<NewQualification>,
+    ) -> StorageResult<Vec<StorageResult<VerdictRecord>>> {
+        let Some(tenant) = batch.first().map(|q| q.verdict.tenant.clone()) else {
+            return Ok(Vec::new());
+        };
+        if batch.iter().any(|q| q.verdict.tenant != tenant) {
+            return Err(StorageError::Unavailable(anyhow::anyhow!(
+                "a batch of qualifications belongs to one tenant"
+            )));
+        }
+        let prepared: Vec<Prepared> = batch.iter().map(Prepared::new).collect();
+        let verdicts = || prepared.iter().map(|p| &p.q.verdict);
+        let signals = || {
+            prepared
+                .iter()
+                .flat_map(|p| p.signals.iter().map(move |row| (p, row)))
+        };
+        // One statement for the whole batch, as for one qualification
+        // above: each verdict goes in only while its lead is still at the
+        // revision it was read at (its seq is that revision + 1) and its
+        // request id is free; the leads and signals follow the verdicts that
+        // went in. The leads of a batch are distinct, so no row is written
+        // twice by the statement.
+        let inserted: Vec<(String,)> = sqlx::query_as(
+            "WITH i AS ( \
+                 SELECT * FROM UNNEST($2::text[], $3::text[], $4::int8[], $5::text[], \
+                     $6::text[], $7::int4[], $8::int8[], $9::text[], $10::text[], $11::text[], \
+                     $12::text[], $13::text[], $14::text[], $15::text[], $27::int8[]) \
+                 AS t(verdict_id, lead_id, seq, stage, outcome, score, profile_version, facts, \
+                     facts_hash, request_id, evaluated_at, evaluation_date, lead_stage, \
+                     signals_json, expected_revision)), \
+             v AS ( \
+                 INSERT INTO verdicts (verdict_id, tenant, lead_id, seq, stage, outcome, score, \
+                     profile_version, facts, facts_hash, request_id, evaluated_at, \
+                     evaluation_date, signals_json) \
+                 SELECT i.verdict_id, $1, i.lead_id, i.seq, i.stage, i.outcome, i.score, \
+                     i.profile_version, i.facts::jsonb, i.facts_hash, i.request_id, \
+                     i.evaluated_at::timestamptz, i.evaluation_date::date, i.signals_json \
+                 FROM i \
+                 WHERE (SELECT revision FROM leads WHERE tenant = $1 AND lead_id = i.lead_id) \
+                     IS NOT DISTINCT FROM i.expected_revision \
+                 ON CONFLICT DO NOTHING \
+                 RETURNING verdict_id, lead_id), \
+             l AS ( \
+                 INSERT INTO leads (tenant, lead_id, stage, facts, revision, latest_verdict_id, \
+                     latest_outcome, created_at, updated_at) \
+                 SELECT $1, i.lead_id, i.lead_stage, i.facts::jsonb, i.seq, i.verdict_id, \
+                     i.outcome, i.evaluated_at::timestamptz, i.evaluated_at::timestamptz \
+                 FROM i JOIN v USING (verdict_id, lead_id) \
+                 ON CONFLICT (tenant, lead_id) DO UPDATE SET stage = EXCLUDED.stage, \
+                     facts = EXCLUDED.facts, revision = EXCLUDED.revision, \
+                     latest_verdict_id = EXCLUDED.latest_verdict_id, \
+                     latest_outcome = EXCLUDED.latest_outcome, updated_at = EXCLUDED.updated_at \
+                     WHERE leads.revision = EXCLUDED.revision - 1 \
+                 RETURNING 1), \
+             s AS ( \
+                 INSERT INTO signals (verdict_id, tenant, lead_id, criterion, stage, status, \
+                     weight, knockout, evidence, remedy, missing_facts, evaluated_at) \
+                 SELECT t.verdict_id, $1, t.lead_id, c, st, ss, w, k, e, r, m::jsonb, \
+                     t.evaluated_at::timestamptz \
+                 FROM UNNEST($16::text[], $17::text[], $18::text[], $19::text[], $20::text[], \
+                     $21::text[], $22::int4[], $23::bool[], $24::text[], $25::text[], \
+                     $26::text[]) AS t(verdict_id, lead_id, evaluated_at, c, st, ss, w, k, e, r, m) \
+                 JOIN v USING (verdict_id, lead_id)) \
+             SELECT verdict_id FROM v \
+             WHERE (SELECT count(*) FROM v) = (SELECT count(*) FROM l) \
+             UNION ALL \
+             SELECT (('lead ' || lead_id || ' did not take verdict ' || verdict_id)::bigint)::text \
+             FROM v WHERE (SELECT count(*) FROM v) <> (SELECT count(*) FROM l)",
+        )
+        .bind(&tenant)
+        .bind(verdicts().map(|v| v.verdict_id.as_str()).collect::<Vec<_>>())
+        .bind(verdicts().map(|v| v.lead_id.as_str()).collect::<Vec<_>>())
+        .bind(verdicts().map(|v| v.seq).collect::<Vec<_>>())
+        .bind(verdicts().map(|v| v.evaluation.stage.code()).collect::<Vec<_>>())
+        .bind(verdicts().map(|v| v.evaluation.outcome.code()).collect::<Vec<_>>())
+        .bind(verdicts().map(|v| v.evaluation.score).collect::<Vec<_>>())
+        .bind(verdicts().map(|v| v.profile_version).collect::<Vec<_>>())
+        .bind(prepared.iter().map(|p| p.facts.as_str()).collect::<Vec<_>>())
+        .bind(verdicts().map(|v| v.facts_hash.as_str()).collect::<Vec<_>>())
+        .bind(verdicts().map(|v| v.request_id.as_deref()).collect::<Vec<_>>())
+        .bind(prepared.iter().map(|p| p.at.as_str()).collect::<Vec<_>>())
+        .bind(verdicts().map(|v| v.evaluation_date.to_string()).collect::<Vec<_>>())
+        .bind(prepared.iter().map(|p| p.q.stage.code()).collect::<Vec<_>>())
+        .bind(prepared.iter().map(|p| p.signals_json.as_str()).collect::<Vec<_>>())
+        .bind(signals().map(|(p, _)| p.q.verdict.verdict_id.as_str()).collect::<Vec<_>>())
+        .bind(signals().map(|(p, _)| p.q.verdict.lead_id.as_str()).collect::<Vec<_>>())
+        .bind(signals().map(|(p, _)| p.at.as_str()).collect::<Vec<_>>())
+        .bind(signals().map(|(_, r)| r.criterion.as_str()).collect::<Vec<_>>())
+        .bind(signals().map(|(_, r)| r.stage).collect::<Vec<_>>())
+        .bind(signals().map(|(_, r)| r.status.as_str()).collect::<Vec<_>>())
+        .bind(signals().map(|(_, r)| r.weight).collect::<Vec<_>>())
+        .bind(signals().map(|(_, r)| r.knockout).collect::<Vec<_>>())
+        .bind(signals().map(|(_, r)| r.evidence.as_str()).collect::<Vec<_>>())
+        .bind(signals().map(|(_, r)| r.remedy.as_str()).collect::<Vec<_>>())
+        .bind(signals().map(|(_, r)| r.missing_facts.as_str()).collect::<Vec<_>>())
+        .bind(prepared.iter().map(|p| p.q.expected_revision).collect::<Vec<_>>())
+        .fetch_all(&self.pool)
+        .await?;
+        let inserted: HashSet<String> = inserted.into_iter().map(|(id,)| id).collect();
+        // Of those refused, the ones whose request id was taken.
+        let refused: Vec<&str> = verdicts()
+            .filter(|v| !inserted.contains(&v.verdict_id))
+            .filter_map(|v| v.request_id.as_deref())
+            .collect();
+        let taken: HashSet<String> = if refused.is_empty() {
+            HashSet::new()
+        } else {
+            sqlx::query_scalar(
+                "SELECT request_id FROM verdicts WHERE tenant = $1 AND request_id = ANY($2)",
+            )
+            .bind(&tenant)
+            .bind(&refused)
+            .fetch_all(&self.pool)
+            .await?
+            .into_iter()
+            .collect()
+        };
+        drop(prepared);
+        Ok(batch
+            .into_iter()
+            .map(|q| {
+                let v = &q.verdict;
+                if inserted.contains(&v.verdict_id) {
+                    Ok(q.verdict)
+                } else if v.request_id.as_ref().is_some_and(|r| taken.contains(r)) {
+                    Err(StorageError::DuplicateRequest)
+                } else {
+                    Err(StorageError::LeadChanged)
+                }
+            })
+            .collect())
     }
 }

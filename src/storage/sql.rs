@@ -2,6 +2,8 @@
 //! backend's [`Dialect`]; each backend brings its connections and its own
 //! write path for qualifications ([`Backend`]).
 
+use std::collections::HashMap;
+
 use async_trait::async_trait;
 use jiff::Timestamp;
 use sqlx::Connection;
@@ -273,6 +275,53 @@ impl<B: Backend> Storage for SqlStorage<B> {
         Ok((lead.map(|doc| decode_doc((doc,))).transpose()?, replay))
     }
 
+    async fn qualification_contexts(
+        &self,
+        tenant: &str,
+        items: &[(&str, Option<&str>)],
+    ) -> StorageResult<Vec<(Option<StoredLead>, Option<VerdictRecord>)>> {
+        if items.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Two reads whatever the number of items: the leads, and the
+        // verdicts already stored under the request ids.
+        let mut query = Self::select(&self.columns.lead, "leads", tenant);
+        query.push(" AND lead_id IN (");
+        for (i, (lead_id, _)) in items.iter().enumerate() {
+            query.push(if i == 0 { "" } else { ", " }).bind(*lead_id);
+        }
+        query.push(")");
+        let leads: Vec<StoredLead> = self.read_all(query, decode_doc).await?;
+        let request_ids: Vec<&str> = items.iter().filter_map(|(_, r)| *r).collect();
+        let replays: Vec<VerdictRecord> = if request_ids.is_empty() {
+            Vec::new()
+        } else {
+            let mut query = Self::select(&self.columns.verdict, "verdicts AS v", tenant);
+            query.push(" AND v.request_id IN (");
+            for (i, request_id) in request_ids.iter().enumerate() {
+                query.push(if i == 0 { "" } else { ", " }).bind(*request_id);
+            }
+            query.push(")");
+            self.read_all(query, decode::<VerdictRow, _>).await?
+        };
+        let leads: HashMap<String, StoredLead> = leads
+            .into_iter()
+            .map(|lead| (lead.lead_id.clone(), lead))
+            .collect();
+        let replays: HashMap<String, VerdictRecord> = replays
+            .into_iter()
+            .filter_map(|v| Some((v.request_id.clone()?, v)))
+            .collect();
+        Ok(items
+            .iter()
+            .map(|(lead_id, request_id)| {
+                let lead = leads.get(*lead_id).cloned();
+                let replay = request_id.and_then(|r| replays.get(r).cloned());
+                (lead, replay)
+            })
+            .collect())
+    }
+
     async fn get_lead_view(
         &self,
         tenant: &str,
@@ -323,6 +372,13 @@ impl<B: Backend> Storage for SqlStorage<B> {
 
     async fn commit_qualification(&self, q: NewQualification) -> StorageResult<VerdictRecord> {
         self.backend.commit_qualification(q).await
+    }
+
+    async fn commit_qualifications(
+        &self,
+        batch: Vec<NewQualification>,
+    ) -> StorageResult<Vec<StorageResult<VerdictRecord>>> {
+        self.backend.commit_qualifications(batch).await
     }
 
     async fn get_verdict(&self, tenant: &str, id: &str) -> StorageResult<Option<VerdictRecord>> {

@@ -16,13 +16,16 @@ use crate::storage::codec::{Prepared, SignalRow};
 use crate::storage::dialect::Dialect;
 use crate::storage::{NewQualification, StorageError, StorageResult};
 
-/// A qualification waiting for the group commit, and who to tell.
+/// Qualifications waiting for the group commit, and who to tell: one from
+/// a single call, several from a bulk stream. A job is never split between
+/// transactions.
 pub struct CommitJob {
-    pub qualification: NewQualification,
-    pub done: oneshot::Sender<StorageResult<VerdictRecord>>,
+    pub qualifications: Vec<NewQualification>,
+    pub done: oneshot::Sender<StorageResult<Vec<StorageResult<VerdictRecord>>>>,
 }
 
-/// Most qualifications committed in one transaction.
+/// Qualifications a transaction takes jobs up to (a job of a bulk stream
+/// may take it beyond).
 const MAX_GROUP: usize = 128;
 
 /// Starts the committer on a thread of its own: it waits on the writer's
@@ -46,18 +49,34 @@ pub fn start(writer: Arc<Connections>) -> anyhow::Result<mpsc::Sender<CommitJob>
 /// caller is answered only after the commit; if the commit fails, all of the
 /// group fail and nothing of it is stored.
 async fn group_committer(writer: Arc<Connections>, mut jobs: mpsc::Receiver<CommitJob>) {
-    let mut batch = Vec::with_capacity(MAX_GROUP);
-    while jobs.recv_many(&mut batch, MAX_GROUP).await > 0 {
-        match commit_group(&writer, &batch).await {
+    let mut group: Vec<CommitJob> = Vec::new();
+    while let Some(first) = jobs.recv().await {
+        let mut size = first.qualifications.len();
+        group.push(first);
+        while size < MAX_GROUP {
+            let Ok(job) = jobs.try_recv() else { break };
+            size += job.qualifications.len();
+            group.push(job);
+        }
+        let all: Vec<&NewQualification> =
+            group.iter().flat_map(|job| &job.qualifications).collect();
+        match commit_group(&writer, &all).await {
             Ok(results) => {
-                for (job, result) in batch.drain(..).zip(results) {
-                    let _ = job.done.send(result.map(|()| job.qualification.verdict));
+                let mut results = results.into_iter();
+                for job in group.drain(..) {
+                    let answers = job
+                        .qualifications
+                        .into_iter()
+                        .zip(results.by_ref())
+                        .map(|(q, result)| result.map(|()| q.verdict))
+                        .collect();
+                    let _ = job.done.send(Ok(answers));
                 }
             }
             Err(err) => {
                 let message = format!("{err:#}");
-                tracing::error!(error = %message, size = batch.len(), "group commit failed");
-                for job in batch.drain(..) {
+                tracing::error!(error = %message, size, "group commit failed");
+                for job in group.drain(..) {
                     let _ = job.done.send(Err(StorageError::Unavailable(anyhow::anyhow!(
                         "commit failed: {message}"
                     ))));
@@ -77,17 +96,14 @@ async fn group_committer(writer: Arc<Connections>, mut jobs: mpsc::Receiver<Comm
 /// them in queue order, and only the accepted qualifications are written.
 async fn commit_group(
     writer: &Connections,
-    batch: &[CommitJob],
+    batch: &[&NewQualification],
 ) -> anyhow::Result<Vec<StorageResult<()>>> {
     let mut conn = writer.get().await?;
     let mut tx = conn.begin_with(Sqlite::BEGIN_WRITE).await?;
 
     let lead_keys: Vec<[&str; 2]> = batch
         .iter()
-        .map(|job| {
-            let v = &job.qualification.verdict;
-            [v.tenant.as_str(), v.lead_id.as_str()]
-        })
+        .map(|q| [q.verdict.tenant.as_str(), q.verdict.lead_id.as_str()])
         .collect();
     let revisions: Vec<(String, String, i64)> = sqlx::query_as(
         "SELECT l.tenant, l.lead_id, l.revision FROM json_each(?) AS j \
@@ -98,10 +114,7 @@ async fn commit_group(
     .await?;
     let request_keys: Vec<[&str; 2]> = batch
         .iter()
-        .filter_map(|job| {
-            let v = &job.qualification.verdict;
-            Some([v.tenant.as_str(), v.request_id.as_deref()?])
-        })
+        .filter_map(|q| Some([q.verdict.tenant.as_str(), q.verdict.request_id.as_deref()?]))
         .collect();
     let taken: Vec<(String, String)> = if request_keys.is_empty() {
         Vec::new()
@@ -125,8 +138,7 @@ async fn commit_group(
         .collect();
     let mut results = Vec::with_capacity(batch.len());
     let mut accepted = Vec::with_capacity(batch.len());
-    for job in batch {
-        let q = &job.qualification;
+    for &q in batch {
         let v = &q.verdict;
         let lead = (v.tenant.as_str(), v.lead_id.as_str());
         let request = v.request_id.as_deref().map(|r| (v.tenant.as_str(), r));

@@ -129,11 +129,23 @@ impl Backend for SqliteBackend {
     }
 
     async fn commit_qualification(&self, q: NewQualification) -> StorageResult<VerdictRecord> {
+        let mut results = self.commit_qualifications(vec![q]).await?;
+        results.pop().unwrap_or_else(|| {
+            Err(StorageError::Unavailable(anyhow::anyhow!(
+                "the SQLite writer answered no result"
+            )))
+        })
+    }
+
+    async fn commit_qualifications(
+        &self,
+        batch: Vec<NewQualification>,
+    ) -> StorageResult<Vec<StorageResult<VerdictRecord>>> {
         let stopped = |what| StorageError::Unavailable(anyhow::anyhow!("the SQLite writer {what}"));
         let (done, outcome) = oneshot::channel();
         self.commits
             .send(CommitJob {
-                qualification: q,
+                qualifications: batch,
                 done,
             })
             .await
