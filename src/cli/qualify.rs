@@ -355,7 +355,7 @@ impl Summary {
         out.push_str(&format!("failed      {}", self.failed()));
         if self.failed() > 0 {
             out.push_str(&format!(
-                " ({} bad rows not sent, {} refused by the server)",
+                " (bad rows not sent: {}, refused by the server: {})",
                 self.bad_rows, self.refused
             ));
         }
@@ -1050,7 +1050,7 @@ mod tests {
         assert!(text.contains("rows read   2\n"), "{text}");
         assert!(text.contains("qualified   1 (1 replayed"), "{text}");
         assert!(
-            text.contains("failed      1 (0 bad rows not sent, 1 refused by the server)"),
+            text.contains("failed      1 (bad rows not sent: 0, refused by the server: 1)"),
             "{text}"
         );
         assert!(

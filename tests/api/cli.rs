@@ -121,12 +121,12 @@ fn path_str(path: &Path) -> &str {
 }
 
 const CSV: &str = "\
-lead_id,stage,employee_count,expects_magic_wand,disrespectful_incidents,country
-A-1,contact,50,,0,DE
-A-2,recommendation,20,true,1,
-A-3,contact,ten,,,
-A-4,contact,5,,,Germany
-A-5,Study,100,,2,
+lead_id,stage,employee_count,expects_magic_wand,disrespectful_incidents,country,meetings_cancelled
+A-1,contact,50,,0,DE,
+A-2,recommendation,20,true,1,,3
+A-3,contact,ten,,,,
+A-4,contact,5,,,Germany,
+A-5,Study,100,,2,,
 ";
 
 async fn qualify_a_csv_with_bad_rows_stores_the_good_ones_and_a_rerun_stores_nothing(
@@ -168,7 +168,7 @@ async fn qualify_a_csv_with_bad_rows_stores_the_good_ones_and_a_rerun_stores_not
     assert!(stderr.contains("rows read   5\n"), "{stderr}");
     assert!(stderr.contains("qualified   3\n"), "{stderr}");
     assert!(
-        stderr.contains("failed      2 (1 bad rows not sent, 1 refused by the server)"),
+        stderr.contains("failed      2 (bad rows not sent: 1, refused by the server: 1)"),
         "{stderr}"
     );
     assert!(
@@ -176,7 +176,7 @@ async fn qualify_a_csv_with_bad_rows_stores_the_good_ones_and_a_rerun_stores_not
         "{stderr}"
     );
     assert!(
-        stderr.contains("top fired   DISRESPECTFUL 2, MAGIC_WAND 1"),
+        stderr.contains("top fired   DISRESPECTFUL 2, MAGIC_WAND 1, MEETING_DISRUPTIONS 1"),
         "{stderr}"
     );
     assert!(!stderr.contains(&key.secret), "the key is never printed");
@@ -235,7 +235,7 @@ async fn qualify_a_csv_with_bad_rows_stores_the_good_ones_and_a_rerun_stores_not
     assert_eq!(first[1]["outcome"], "DISQUALIFIED");
     assert_eq!(
         first[1]["fired"],
-        serde_json::json!(["DISRESPECTFUL", "MAGIC_WAND"])
+        serde_json::json!(["DISRESPECTFUL", "MAGIC_WAND", "MEETING_DISRUPTIONS"])
     );
     assert_eq!(first[4]["outcome"], "NEEDS_REVIEW");
 
@@ -272,7 +272,7 @@ async fn qualify_a_csv_with_bad_rows_stores_the_good_ones_and_a_rerun_stores_not
             first[1]["request_id"].as_str().expect("id"),
             "DISQUALIFIED",
             &first[1]["score"].to_string(),
-            "DISRESPECTFUL;MAGIC_WAND",
+            "DISRESPECTFUL;MAGIC_WAND;MEETING_DISRUPTIONS",
             "true"
         ]
     );
