@@ -407,6 +407,7 @@ impl Progress {
         };
         if !visible {
             bar.set_draw_target(ProgressDrawTarget::hidden());
+            return Progress { bar, by_bytes };
         }
         let style = if by_bytes {
             ProgressStyle::with_template(
@@ -418,6 +419,7 @@ impl Progress {
         if let Ok(style) = style {
             bar.set_style(style);
         }
+        bar.set_message("0 rows");
         bar.enable_steady_tick(Duration::from_millis(200));
         Progress { bar, by_bytes }
     }
@@ -426,7 +428,7 @@ impl Progress {
         if self.by_bytes {
             self.bar.set_position(end);
         }
-        if summary.rows % 64 == 1 || self.bar.is_finished() {
+        if summary.rows % 64 == 1 {
             self.set_message(summary);
         }
     }
@@ -535,43 +537,72 @@ fn csv_record(row: &RowResult) -> [String; 11] {
     r
 }
 
-fn json_record(row: &RowResult) -> serde_json::Value {
-    let mut map = serde_json::Map::new();
-    map.insert("line".into(), row.line.into());
-    map.insert("lead_id".into(), row.lead_id.clone().into());
-    map.insert("request_id".into(), row.request_id.clone().into());
+/// A result line of JSON Lines output, fields in this order.
+#[derive(serde::Serialize)]
+struct JsonResult<'a> {
+    line: u64,
+    lead_id: &'a str,
+    request_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    outcome: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    score: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fired: Option<Vec<&'static str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    replayed: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    verdict_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<JsonError<'a>>,
+}
+
+#[derive(serde::Serialize)]
+struct JsonError<'a> {
+    code: &'a str,
+    message: &'a str,
+    field_violations: Vec<JsonViolation<'a>>,
+}
+
+#[derive(serde::Serialize)]
+struct JsonViolation<'a> {
+    field: &'a str,
+    description: &'a str,
+}
+
+fn json_record(row: &RowResult) -> JsonResult<'_> {
+    let mut out = JsonResult {
+        line: row.line,
+        lead_id: &row.lead_id,
+        request_id: &row.request_id,
+        outcome: None,
+        score: None,
+        fired: None,
+        replayed: None,
+        verdict_id: None,
+        error: None,
+    };
     match &row.result {
         Ok(v) => {
-            map.insert("outcome".into(), render::outcome(v.outcome).into());
-            map.insert("score".into(), v.score.into());
-            map.insert(
-                "fired".into(),
-                v.fired
-                    .iter()
-                    .map(|c| render::criterion(*c))
-                    .collect::<Vec<_>>()
-                    .into(),
-            );
-            map.insert("replayed".into(), v.replayed.into());
-            map.insert("verdict_id".into(), v.verdict_id.clone().into());
+            out.outcome = Some(render::outcome(v.outcome));
+            out.score = Some(v.score);
+            out.fired = Some(v.fired.iter().map(|c| render::criterion(*c)).collect());
+            out.replayed = Some(v.replayed);
+            out.verdict_id = Some(&v.verdict_id);
         }
         Err(f) => {
-            let violations: Vec<serde_json::Value> = f
-                .violations
-                .iter()
-                .map(|(field, d)| serde_json::json!({"field": field, "description": d}))
-                .collect();
-            map.insert(
-                "error".into(),
-                serde_json::json!({
-                    "code": f.code,
-                    "message": f.message,
-                    "field_violations": violations,
-                }),
-            );
+            out.error = Some(JsonError {
+                code: &f.code,
+                message: &f.message,
+                field_violations: f
+                    .violations
+                    .iter()
+                    .map(|(field, description)| JsonViolation { field, description })
+                    .collect(),
+            });
         }
     }
-    serde_json::Value::Object(map)
+    out
 }
 
 /// Counts the bytes and line ends read, and refuses to read more than
@@ -1030,14 +1061,21 @@ mod tests {
             csv_record(&rows[1]).join(","),
             "3,B,row-2,,,,,,INVALID_ARGUMENT,invalid request,facts.country: not a code"
         );
+        let json = |row: &RowResult| serde_json::to_value(json_record(row)).expect("JSON");
+        assert!(
+            serde_json::to_string(&json_record(&rows[0]))
+                .expect("JSON")
+                .starts_with("{\"line\":2,\"lead_id\":\"A\","),
+            "the line comes first"
+        );
         assert_eq!(
-            json_record(&rows[0]),
+            json(&rows[0]),
             serde_json::json!({"line": 2, "lead_id": "A", "request_id": "row-1",
                 "outcome": "NEEDS_REVIEW", "score": 35, "fired": ["MAGIC_WAND", "DISORGANIZED"],
                 "replayed": true, "verdict_id": "v1"})
         );
         assert_eq!(
-            json_record(&rows[1])["error"],
+            json(&rows[1])["error"],
             serde_json::json!({"code": "INVALID_ARGUMENT", "message": "invalid request",
                 "field_violations": [{"field": "facts.country", "description": "not a code"}]})
         );

@@ -9,7 +9,9 @@ use leadqual::proto::v1 as pb;
 use pb::{Outcome, Stage};
 
 use crate::backend_tests;
-use crate::helpers::{Backend, TestApp, qualify_request, spawn_app};
+use crate::helpers::{
+    AppOptions, Backend, TestApp, TestTls, qualify_request, spawn_app, spawn_app_with,
+};
 
 backend_tests!(
     qualify_a_csv_with_bad_rows_stores_the_good_ones_and_a_rerun_stores_nothing,
@@ -20,6 +22,7 @@ backend_tests!(
     profile_get_and_set_round_trip_one_json_shape,
     override_and_clear_change_the_effective_outcome,
     errors_are_one_clear_line_with_the_code,
+    https_with_a_ca_certificate,
 );
 
 /// Runs `leadqual ARGS --server http://127.0.0.1:PORT [--key KEY]`, with
@@ -32,11 +35,20 @@ async fn run_client(
     stdin: &[u8],
     env: &[(&str, &str)],
 ) -> Output {
+    let server = format!("http://127.0.0.1:{}", app.port);
+    run_client_at(&server, key, args, stdin, env).await
+}
+
+/// [`run_client`] against the server at `server`.
+async fn run_client_at(
+    server: &str,
+    key: Option<&str>,
+    args: &[&str],
+    stdin: &[u8],
+    env: &[(&str, &str)],
+) -> Output {
     let mut all: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
-    all.extend([
-        "--server".to_owned(),
-        format!("http://127.0.0.1:{}", app.port),
-    ]);
+    all.extend(["--server".to_owned(), server.to_owned()]);
     if let Some(key) = key {
         all.extend(["--key".to_owned(), key.to_owned()]);
     }
@@ -844,6 +856,28 @@ async fn errors_are_one_clear_line_with_the_code(backend: Backend) {
     assert!(bad.starts_with("error: INVALID_ARGUMENT: "), "{bad}");
     assert!(bad.contains("\n  - lead_id: "), "{bad}");
 
+    // Nothing listens on a port just released.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let down = failed(
+        &run_client_at(
+            &format!("http://127.0.0.1:{port}"),
+            Some(&key.secret),
+            &["criteria"],
+            b"",
+            &[],
+        )
+        .await,
+    );
+    assert!(
+        down.starts_with(&format!(
+            "error: cannot reach the server at http://127.0.0.1:{port}"
+        )),
+        "{down}"
+    );
+
     let bad_stats = failed(
         &run_client(
             &app,
@@ -858,4 +892,44 @@ async fn errors_are_one_clear_line_with_the_code(backend: Backend) {
         bad_stats.contains("--since: \"yesterday\" is not a time"),
         "{bad_stats}"
     );
+}
+
+async fn https_with_a_ca_certificate(backend: Backend) {
+    let tls = TestTls::generate();
+    let app = spawn_app_with(
+        backend,
+        AppOptions {
+            tls: Some(tls.clone()),
+            ..Default::default()
+        },
+    )
+    .await;
+    let key = app.issue_key("acme", &[Role::Reader]).await;
+    let server = format!("https://localhost:{}", app.port);
+    let ca = tls.cert.to_str().expect("a UTF-8 path");
+    let out = ok(&run_client_at(
+        &server,
+        Some(&key.secret),
+        &["criteria", "--ca-cert", ca],
+        b"",
+        &[],
+    )
+    .await);
+    table_row(&out, "1");
+    // The same through the environment.
+    let out = ok(&run_client_at(
+        &server,
+        Some(&key.secret),
+        &["criteria", "--json"],
+        b"",
+        &[("LEADQUAL_CA_CERT", ca)],
+    )
+    .await);
+    assert!(out.starts_with('['), "{out}");
+    // Without the CA the server is not trusted.
+    let refused = failed(&run_client_at(&server, Some(&key.secret), &["criteria"], b"", &[]).await);
+    assert!(refused.starts_with("error: "), "{refused}");
+    // And plain HTTP is no way around it.
+    let plain = format!("http://127.0.0.1:{}", app.port);
+    failed(&run_client_at(&plain, Some(&key.secret), &["criteria"], b"", &[]).await);
 }
