@@ -224,36 +224,17 @@ impl Qualifier {
         }
     }
 
-    /// Qualifies several leads of a tenant as [`Qualifier::qualify`] does
-    /// each, in order, with one read and one transaction per round: a round
-    /// ends before a lead or a request id that it already holds, so that a
-    /// later item sees what an earlier one stored. An item that loses a race
-    /// with another writer is qualified again on its own. `Err` when the
-    /// batch could not be started or committed: then none of it was stored.
-    pub async fn qualify_batch(
+    /// Reads and evaluates a round of a bulk qualification: items that
+    /// [`Qualifier::qualify`] would qualify one by one, of distinct leads and
+    /// request ids (see [`round_length`]), with one read whatever their
+    /// number and the evaluation off the runtime's threads. Nothing is
+    /// stored until [`Qualifier::commit_round`].
+    pub async fn prepare_round(
         &self,
         tenant: &str,
-        commands: Vec<QualifyLead>,
-    ) -> Result<Vec<Result<Qualified, AppError>>, AppError> {
+        round: Vec<QualifyLead>,
+    ) -> Result<PreparedRound, AppError> {
         let profile = self.profile_for_evaluation(tenant).await?;
-        let mut results = Vec::with_capacity(commands.len());
-        let mut rest = commands.as_slice();
-        while !rest.is_empty() {
-            let (round, next) = rest.split_at(round_length(rest));
-            results.extend(self.qualify_round(tenant, &profile, round).await?);
-            rest = next;
-        }
-        Ok(results)
-    }
-
-    /// One round of [`Qualifier::qualify_batch`]: distinct leads and
-    /// request ids.
-    async fn qualify_round(
-        &self,
-        tenant: &str,
-        profile: &Arc<ProfileVersion>,
-        round: &[QualifyLead],
-    ) -> Result<Vec<Result<Qualified, AppError>>, AppError> {
         let keys: Vec<(&str, Option<&str>)> = round
             .iter()
             .map(|c| {
@@ -264,42 +245,44 @@ impl Qualifier {
             })
             .collect();
         let contexts = self.storage.qualification_contexts(tenant, &keys).await?;
-        // Merging and evaluating a round is CPU work: off the runtime's
-        // threads.
-        let (commands, profile_for_work, tenant_for_work) =
-            (round.to_vec(), profile.clone(), tenant.to_owned());
-        let steps = tokio::task::spawn_blocking(move || {
-            commands
+        let tenant_for_work = tenant.to_owned();
+        tokio::task::spawn_blocking(move || {
+            let mut pending = Vec::new();
+            let steps = round
                 .into_iter()
                 .zip(contexts)
                 .map(|(cmd, (stored, first))| {
-                    let step = prepare(&tenant_for_work, &profile_for_work, &cmd, stored, first);
-                    (cmd, step)
+                    match prepare(&tenant_for_work, &profile, &cmd, stored, first) {
+                        Step::Done(result) => (cmd, Some(result)),
+                        Step::Commit(commit) => {
+                            pending.push(commit);
+                            (cmd, None)
+                        }
+                    }
                 })
-                .collect::<Vec<_>>()
+                .collect();
+            PreparedRound { steps, pending }
         })
         .await
-        .map_err(|e| AppError::Internal(format!("evaluation of a batch failed: {e}")))?;
+        .map_err(|e| AppError::Internal(format!("evaluation of a batch failed: {e}")))
+    }
 
-        // Answered already, or committed together below.
-        let mut pending = Vec::new();
-        let steps: Vec<(QualifyLead, Option<Result<Qualified, AppError>>)> = steps
-            .into_iter()
-            .map(|(cmd, step)| match step {
-                Step::Done(result) => (cmd, Some(result)),
-                Step::Commit(commit) => {
-                    pending.push(commit);
-                    (cmd, None)
-                }
-            })
-            .collect();
+    /// Stores a prepared round in one transaction and answers each of its
+    /// items, in order. An item that lost a race with another writer is
+    /// qualified again on its own, with the retries of a single call. `Err`
+    /// when the transaction failed: nothing of the round was stored.
+    pub async fn commit_round(
+        &self,
+        tenant: &str,
+        round: PreparedRound,
+    ) -> Result<Vec<Result<Qualified, AppError>>, AppError> {
         let mut committed = self
             .storage
-            .commit_qualifications(pending)
+            .commit_qualifications(round.pending)
             .await?
             .into_iter();
-        let mut results = Vec::with_capacity(steps.len());
-        for (cmd, done) in steps {
+        let mut results = Vec::with_capacity(round.steps.len());
+        for (cmd, done) in round.steps {
             let result = match done {
                 Some(result) => result,
                 None => match committed.next() {
@@ -307,8 +290,6 @@ impl Qualifier {
                         verdict,
                         replayed: false,
                     }),
-                    // Another writer came first: this one alone, with the
-                    // retries of a single call.
                     Some(Err(StorageError::LeadChanged | StorageError::DuplicateRequest)) => {
                         self.qualify(tenant, cmd).await
                     }
@@ -645,9 +626,16 @@ pub fn now() -> Timestamp {
     Timestamp::from_microsecond(now.as_microsecond()).unwrap_or(now)
 }
 
+/// A round of a bulk qualification, evaluated: each item answered already
+/// or waiting for the commit.
+pub struct PreparedRound {
+    steps: Vec<(QualifyLead, Option<Result<Qualified, AppError>>)>,
+    pending: Vec<NewQualification>,
+}
+
 /// How many of `commands` (at least one) form a round of distinct leads and
 /// request ids.
-fn round_length(commands: &[QualifyLead]) -> usize {
+pub fn round_length(commands: &[QualifyLead]) -> usize {
     let mut leads = HashSet::new();
     let mut requests = HashSet::new();
     commands
@@ -664,8 +652,8 @@ fn round_length(commands: &[QualifyLead]) -> usize {
         .max(1)
 }
 
-/// A qualification of a batch after its evaluation: answered already, or
-/// to be committed.
+/// A qualification after its evaluation: answered already, or to be
+/// committed.
 enum Step {
     Done(Result<Qualified, AppError>),
     Commit(NewQualification),

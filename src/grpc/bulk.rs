@@ -8,10 +8,13 @@
 //! stops the sender. A stream holds at most a batch of items and that many
 //! results in memory, whatever its length.
 
+use std::collections::HashSet;
+
 use futures::StreamExt;
 use futures::stream::BoxStream;
 use prost::Message;
 use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Status, Streaming};
 use tracing::Instrument;
@@ -21,7 +24,8 @@ use super::status::invalid_argument;
 use crate::domain::Violation;
 use crate::error::AppError;
 use crate::proto::v1 as pb;
-use crate::qualification::{Qualified, Qualifier, QualifyLead};
+use crate::qualification::{Qualified, Qualifier, QualifyLead, round_length};
+use pb::qualify_leads_response::Result as ItemResult;
 
 /// Most items qualified in one batch (one read, one transaction).
 pub const BATCH: usize = 256;
@@ -49,15 +53,140 @@ pub fn qualify_leads(
 /// answer it with.
 type Item = (String, Result<QualifyLead, Status>);
 
+/// The answers of a batch of items, in item order, as they are filled in.
+struct Answers {
+    /// Correlation id and result of each item; `None` while being qualified.
+    items: Vec<(String, Option<ItemResult>)>,
+    /// Which items the rounds being qualified answer, in order.
+    waiting: std::vec::IntoIter<usize>,
+}
+
+impl Answers {
+    /// Fills in the answers of the next valid items, one per result.
+    fn fill(&mut self, results: Vec<Result<Qualified, AppError>>) {
+        // The results first: zip takes from its first iterator before it
+        // learns that the second has ended, and no slot may be skipped.
+        for (result, slot) in results.into_iter().zip(self.waiting.by_ref()) {
+            self.items[slot].1 = Some(match result {
+                Ok(qualified) => answer(qualified),
+                Err(err) => error(&Status::from(err)),
+            });
+        }
+    }
+
+    /// Answers the next `n` valid items with the same error.
+    fn fail(&mut self, n: usize, status: &Status) {
+        for slot in self.waiting.by_ref().take(n) {
+            self.items[slot].1 = Some(error(status));
+        }
+    }
+}
+
+/// The last round of a batch, being committed while the next batch is read
+/// and evaluated; the batch's answers go out once it is done.
+struct InFlight {
+    /// Its leads and request ids: a round that shares one waits for this
+    /// commit before it reads.
+    keys: HashSet<Key>,
+    commit: JoinHandle<Result<Vec<Result<Qualified, AppError>>, AppError>>,
+    /// How many answers the commit fills in.
+    size: usize,
+    answers: Answers,
+}
+
+#[derive(Hash, PartialEq, Eq)]
+enum Key {
+    Lead(String),
+    Request(String),
+}
+
+fn keys(round: &[QualifyLead]) -> HashSet<Key> {
+    round
+        .iter()
+        .flat_map(|c| {
+            let request = c
+                .request_id
+                .as_ref()
+                .map(|r| Key::Request(r.as_str().into()));
+            std::iter::once(Key::Lead(c.lead_id.as_str().into())).chain(request)
+        })
+        .collect()
+}
+
+/// Sends a finished batch's answers, in order; false when the caller is gone.
+async fn send(answers: Answers, results: &Results, tally: &mut Tally) -> bool {
+    for (correlation_id, result) in answers.items {
+        let result = result.unwrap_or_else(|| {
+            error(&Status::from(AppError::Internal(
+                "an item of a batch got no answer".into(),
+            )))
+        });
+        tally.count(&result);
+        let answer = pb::QualifyLeadsResponse {
+            correlation_id,
+            result: Some(result),
+        };
+        if results.send(Ok(answer)).await.is_err() {
+            return false;
+        }
+    }
+    true
+}
+
+/// Waits for the round in flight, if any, and sends its batch's answers;
+/// false when the caller is gone.
+async fn land(in_flight: &mut Option<InFlight>, results: &Results, tally: &mut Tally) -> bool {
+    let Some(InFlight {
+        commit,
+        size,
+        mut answers,
+        ..
+    }) = in_flight.take()
+    else {
+        return true;
+    };
+    match commit.await {
+        Ok(Ok(committed)) => answers.fill(committed),
+        Ok(Err(err)) => answers.fail(size, &Status::from(err)),
+        Err(e) => answers.fail(
+            size,
+            &Status::from(AppError::Internal(format!("a batch commit failed: {e}"))),
+        ),
+    }
+    send(answers, results, tally).await
+}
+
+type Results = mpsc::Sender<Result<pb::QualifyLeadsResponse, Status>>;
+
+#[derive(Default)]
+struct Tally {
+    qualified: u64,
+    failed: u64,
+}
+
+impl Tally {
+    fn count(&mut self, result: &ItemResult) {
+        match result {
+            ItemResult::Qualified(_) => self.qualified += 1,
+            ItemResult::Error(_) => self.failed += 1,
+        }
+    }
+}
+
+/// Qualifies the items in batches, each batch in rounds of distinct leads
+/// and request ids (see [`round_length`]); a batch's last round is
+/// committed while the next batch is validated, read and evaluated, unless
+/// that one touches the same leads or request ids.
 async fn run(
     qualifier: Qualifier,
     tenant: String,
     items: Streaming<pb::QualifyLeadsRequest>,
-    results: mpsc::Sender<Result<pb::QualifyLeadsResponse, Status>>,
+    results: Results,
 ) {
-    let (mut qualified, mut failed) = (0u64, 0u64);
+    let mut tally = Tally::default();
+    let mut in_flight: Option<InFlight> = None;
     let mut batches = items.ready_chunks(BATCH);
-    let ended = loop {
+    let ended = 'stream: loop {
         let Some(batch) = batches.next().await else {
             break None;
         };
@@ -74,23 +203,85 @@ async fn run(
             Ok(validated) => validated,
             Err(e) => break Some(Status::internal(format!("validation failed: {e}"))),
         };
-        let answers = qualify(&qualifier, &tenant, validated).await;
-        for answer in answers {
-            match &answer.result {
-                Some(pb::qualify_leads_response::Result::Qualified(_)) => qualified += 1,
-                _ => failed += 1,
+        let mut commands = Vec::new();
+        let mut waiting = Vec::new();
+        let items = validated
+            .into_iter()
+            .enumerate()
+            .map(|(slot, (correlation_id, command))| match command {
+                Ok(command) => {
+                    commands.push(command);
+                    waiting.push(slot);
+                    (correlation_id, None)
+                }
+                Err(status) => (correlation_id, Some(error(&status))),
+            })
+            .collect();
+        // Taken by the last round when it goes in flight.
+        let mut answers = Some(Answers {
+            items,
+            waiting: waiting.into_iter(),
+        });
+        let mut rest = commands;
+        while !rest.is_empty() {
+            let round: Vec<QualifyLead> = rest.drain(..round_length(&rest)).collect();
+            let (size, round_keys) = (round.len(), keys(&round));
+            if in_flight
+                .as_ref()
+                .is_some_and(|f| !f.keys.is_disjoint(&round_keys))
+                && !land(&mut in_flight, &results, &mut tally).await
+            {
+                break 'stream None;
             }
-            if results.send(Ok(answer)).await.is_err() {
-                tracing::info!(qualified, failed, "bulk qualification ended by the caller");
-                return;
+            let prepared = qualifier.prepare_round(&tenant, round).await;
+            // The batch before goes out first, in order.
+            if !land(&mut in_flight, &results, &mut tally).await {
+                break 'stream None;
             }
+            match (prepared, answers.take()) {
+                (Err(err), Some(mut batch)) => {
+                    batch.fail(size, &Status::from(err));
+                    answers = Some(batch);
+                }
+                (Ok(prepared), Some(batch)) if rest.is_empty() => {
+                    let (qualifier, tenant) = (qualifier.clone(), tenant.clone());
+                    in_flight = Some(InFlight {
+                        keys: round_keys,
+                        commit: tokio::spawn(
+                            async move { qualifier.commit_round(&tenant, prepared).await }
+                                .in_current_span(),
+                        ),
+                        size,
+                        answers: batch,
+                    });
+                }
+                (Ok(prepared), Some(mut batch)) => {
+                    match qualifier.commit_round(&tenant, prepared).await {
+                        Ok(committed) => batch.fill(committed),
+                        Err(err) => batch.fail(size, &Status::from(err)),
+                    }
+                    answers = Some(batch);
+                }
+                (_, None) => break,
+            }
+        }
+        // Unless its last round is in flight, the batch is answered.
+        if let Some(answers) = answers
+            && !send(answers, &results, &mut tally).await
+        {
+            break None;
         }
         if let Some(Err(status)) = broken.into_iter().next() {
             break Some(status);
         }
     };
-    tracing::info!(qualified, failed, "bulk qualification finished");
-    if let Some(status) = ended {
+    let delivered = land(&mut in_flight, &results, &mut tally).await;
+    tracing::info!(
+        qualified = tally.qualified,
+        failed = tally.failed,
+        "bulk qualification finished"
+    );
+    if let (true, Some(status)) = (delivered, ended) {
         let _ = results.send(Err(status)).await;
     }
 }
@@ -136,60 +327,8 @@ fn correlation_id_problem(id: &str) -> Option<String> {
     }
 }
 
-/// Qualifies a batch's valid items together and answers every item, in
-/// order.
-async fn qualify(
-    qualifier: &Qualifier,
-    tenant: &str,
-    items: Vec<Item>,
-) -> Vec<pb::QualifyLeadsResponse> {
-    let mut commands = Vec::new();
-    let items: Vec<(String, Option<Status>)> = items
-        .into_iter()
-        .map(|(correlation_id, command)| match command {
-            Ok(command) => {
-                commands.push(command);
-                (correlation_id, None)
-            }
-            Err(status) => (correlation_id, Some(status)),
-        })
-        .collect();
-    let mut outcomes = match qualifier.qualify_batch(tenant, commands).await {
-        Ok(outcomes) => outcomes.into_iter().map(Ok).collect::<Vec<_>>().into_iter(),
-        // Nothing of the batch was stored: each of its items gets the error.
-        Err(err) => {
-            let status = Status::from(err);
-            let n = items.iter().filter(|(_, s)| s.is_none()).count();
-            (0..n)
-                .map(|_| Err(status.clone()))
-                .collect::<Vec<_>>()
-                .into_iter()
-        }
-    };
-    items
-        .into_iter()
-        .map(|(correlation_id, invalid)| {
-            let result = match invalid {
-                Some(status) => error(&status),
-                None => match outcomes.next() {
-                    Some(Ok(Ok(qualified))) => answer(qualified),
-                    Some(Ok(Err(err))) => error(&Status::from(err)),
-                    Some(Err(status)) => error(&status),
-                    None => error(&Status::from(AppError::Internal(
-                        "a batch answered fewer results than items".into(),
-                    ))),
-                },
-            };
-            pb::QualifyLeadsResponse {
-                correlation_id,
-                result: Some(result),
-            }
-        })
-        .collect()
-}
-
-fn answer(qualified: Qualified) -> pb::qualify_leads_response::Result {
-    pb::qualify_leads_response::Result::Qualified(pb::QualifyLeadResponse {
+fn answer(qualified: Qualified) -> ItemResult {
+    ItemResult::Qualified(pb::QualifyLeadResponse {
         merged_facts: Some(convert::facts_to_wire(&qualified.verdict.facts)),
         verdict: Some(convert::verdict_to_wire(&qualified.verdict)),
         replayed: qualified.replayed,
@@ -198,11 +337,11 @@ fn answer(qualified: Qualified) -> pb::qualify_leads_response::Result {
 
 /// The status a unary call would have ended with, as a message: its code,
 /// message and details (e.g. the BadRequest of INVALID_ARGUMENT).
-fn error(status: &Status) -> pb::qualify_leads_response::Result {
+fn error(status: &Status) -> ItemResult {
     let rich = tonic_types::pb::Status::decode(status.details())
         .ok()
         .filter(|s| s.code == status.code() as i32);
-    pb::qualify_leads_response::Result::Error(rich.unwrap_or_else(|| tonic_types::pb::Status {
+    ItemResult::Error(rich.unwrap_or_else(|| tonic_types::pb::Status {
         code: status.code() as i32,
         message: status.message().to_owned(),
         details: Vec::new(),

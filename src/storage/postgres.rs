@@ -203,8 +203,9 @@ impl Backend for PostgresBackend {
         // above: each verdict goes in only while its lead is still at the
         // revision it was read at (its seq is that revision + 1) and its
         // request id is free; the leads and signals follow the verdicts that
-        // went in. The leads of a batch are distinct, so no row is written
-        // twice by the statement.
+        // went in (`IN` a hashed set of them: a join of the CTE was planned
+        // as a nested loop). The leads of a batch are distinct, so no row is
+        // written twice by the statement.
         let inserted: Vec<(String,)> = sqlx::query_as(
             "WITH i AS ( \
                  SELECT * FROM UNNEST($2::text[], $3::text[], $4::int8[], $5::text[], \
@@ -230,7 +231,7 @@ impl Backend for PostgresBackend {
                      latest_outcome, created_at, updated_at) \
                  SELECT $1, i.lead_id, i.lead_stage, i.facts::jsonb, i.seq, i.verdict_id, \
                      i.outcome, i.evaluated_at::timestamptz, i.evaluated_at::timestamptz \
-                 FROM i JOIN v USING (verdict_id, lead_id) \
+                 FROM i WHERE i.verdict_id IN (SELECT verdict_id FROM v) \
                  ON CONFLICT (tenant, lead_id) DO UPDATE SET stage = EXCLUDED.stage, \
                      facts = EXCLUDED.facts, revision = EXCLUDED.revision, \
                      latest_verdict_id = EXCLUDED.latest_verdict_id, \
@@ -245,7 +246,7 @@ impl Backend for PostgresBackend {
                  FROM UNNEST($16::text[], $17::text[], $18::text[], $19::text[], $20::text[], \
                      $21::text[], $22::int4[], $23::bool[], $24::text[], $25::text[], \
                      $26::text[]) AS t(verdict_id, lead_id, evaluated_at, c, st, ss, w, k, e, r, m) \
-                 JOIN v USING (verdict_id, lead_id)) \
+                 WHERE t.verdict_id IN (SELECT verdict_id FROM v)) \
              SELECT verdict_id FROM v \
              WHERE (SELECT count(*) FROM v) = (SELECT count(*) FROM l) \
              UNION ALL \

@@ -21,6 +21,7 @@ backend_tests!(
     ten_thousand_items_with_invalid_ones_store_each_valid_one_once,
     a_resent_stream_stores_nothing_new,
     items_of_one_lead_build_on_each_other_in_order,
+    many_items_of_a_few_leads_keep_every_update,
     an_item_error_is_the_error_of_the_unary_call,
     a_slow_reader_stops_the_sender,
 );
@@ -301,6 +302,58 @@ async fn items_of_one_lead_build_on_each_other_in_order(backend: Backend) {
     assert_eq!(stored, expected);
     assert_eq!(check.outcome, stored[0].outcome);
     assert_eq!(check.facts_hash, stored[0].facts_hash);
+}
+
+async fn many_items_of_a_few_leads_keep_every_update(backend: Backend) {
+    let mut app = spawn_app(backend).await;
+    // Every batch holds each lead many times (rounds of five), and the
+    // next batch's leads are those of the round being committed.
+    let n = 2_000;
+    let items = (0..n)
+        .map(|i| pb::QualifyLeadsRequest {
+            correlation_id: i.to_string(),
+            request: Some(pb::QualifyLeadRequest {
+                lead_id: format!("few-{}", i % 5),
+                stage: Stage::Recommendation as i32,
+                facts: Some(pb::LeadFacts {
+                    meetings_cancelled: Some(i as i32),
+                    ..Default::default()
+                }),
+                request_id: format!("few-{i}"),
+                validate_only: false,
+            }),
+        })
+        .collect();
+    let results = stream(&app, items).await;
+    assert_eq!(results.len(), n);
+    for (i, result) in results.iter().enumerate() {
+        assert_eq!(result.correlation_id, i.to_string());
+        let q = qualified(result);
+        let merged = q.merged_facts.as_ref().expect("facts");
+        assert_eq!(merged.meetings_cancelled, Some(i as i32), "item {i}");
+        assert_eq!(
+            q.verdict.as_ref().expect("v").lead_id,
+            format!("few-{}", i % 5)
+        );
+    }
+    for lead in 0..5 {
+        let id = format!("few-{lead}");
+        let stored = app.lead(&id).await.expect("GetLead");
+        let last = n - 5 + lead;
+        assert_eq!(
+            stored.facts.and_then(|f| f.meetings_cancelled),
+            Some(last as i32),
+            "{id} holds its last item's facts"
+        );
+        let history = app.all_verdicts(&id).await;
+        assert_eq!(history.len(), n / 5, "{id}: one verdict per item");
+        let requests: Vec<String> = history.iter().map(|v| v.request_id.clone()).collect();
+        let expected: Vec<String> = (0..n / 5)
+            .rev()
+            .map(|k| format!("few-{}", k * 5 + lead))
+            .collect();
+        assert_eq!(requests, expected, "{id}: in item order");
+    }
 }
 
 async fn an_item_error_is_the_error_of_the_unary_call(backend: Backend) {
