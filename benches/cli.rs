@@ -6,12 +6,13 @@
 //! optimized `bench` profile by default). The client runs twice: first every
 //! row is stored, then the same file again, where every row is answered as
 //! a replay and nothing is stored. Each run's output is checked (one result
-//! per row, no failure) and its wall time, rows per second and the client's
-//! peak resident memory are printed.
+//! per row, no failure) and its wall time, rows per second, the CPU time of
+//! the client and of the server, and the client's peak resident memory are
+//! printed.
 
 use std::io::Write;
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -71,23 +72,16 @@ fn main() -> anyhow::Result<()> {
         "=== CLI import: leadqual qualify, a {rows}-row CSV ({:.1} MiB), server on SQLite, one client",
         std::fs::metadata(&csv)?.len() as f64 / 1_048_576.0
     );
-    let first = run_client(
-        &csv,
-        &dir.path().join("first.jsonl"),
+    let run = Run {
+        csv: &csv,
         port,
-        &key,
+        key: &key,
         rows,
-        false,
-    )?;
+        server_pid: server.0.id(),
+    };
+    let first = run.client(&dir.path().join("first.jsonl"), false)?;
     first.print("first run (every row stored)");
-    let again = run_client(
-        &csv,
-        &dir.path().join("again.jsonl"),
-        port,
-        &key,
-        rows,
-        true,
-    )?;
+    let again = run.client(&dir.path().join("again.jsonl"), true)?;
     again.print("same file again (every row replayed)");
     drop(server);
     Ok(())
@@ -180,83 +174,121 @@ struct Measured {
     rows: u64,
     elapsed: Duration,
     peak_rss_kib: u64,
+    client_cpu: f64,
+    server_cpu: f64,
 }
 
 impl Measured {
     fn print(&self, what: &str) {
         println!(
-            "{what:<38} {:>8} rows in {:>6.2} s = {:>8.0} rows/s; client peak RSS {:.1} MiB",
+            "{what:<38} {:>8} rows in {:>6.2} s = {:>8.0} rows/s; CPU: client {:.1} s, \
+             server {:.1} s; client peak RSS {:.1} MiB",
             self.rows,
             self.elapsed.as_secs_f64(),
             self.rows as f64 / self.elapsed.as_secs_f64(),
+            self.client_cpu,
+            self.server_cpu,
             self.peak_rss_kib as f64 / 1024.0
         );
     }
 }
 
-/// Runs `leadqual qualify` over `csv` and checks its results.
-fn run_client(
-    csv: &Path,
-    output: &PathBuf,
+/// User + system CPU seconds of a running process, from /proc (clock ticks
+/// of 1/100 s, as on every common Linux build).
+fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the parenthesised command name; utime and stime are the
+    // 14th and 15th fields of the whole line.
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) / 100.0)
+}
+
+/// One server and its input.
+struct Run<'a> {
+    csv: &'a Path,
     port: u16,
-    key: &str,
+    key: &'a str,
     rows: u64,
-    replayed: bool,
-) -> anyhow::Result<Measured> {
-    let start = Instant::now();
-    let mut child = Command::new(LEADQUAL)
-        .args(["qualify", "--input"])
-        .arg(csv)
-        .arg("--output")
-        .arg(output)
-        .args(["--server", &format!("http://127.0.0.1:{port}")])
-        .env("LEADQUAL_KEY", key)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .context("leadqual qualify")?;
-    // The high-water mark of the client's memory, read while it runs.
-    let status_file = format!("/proc/{}/status", child.id());
-    let mut peak_rss_kib = 0;
-    let status = loop {
-        if let Some(hwm) = std::fs::read_to_string(&status_file)
-            .ok()
-            .and_then(|s| vm_hwm_kib(&s))
-        {
-            peak_rss_kib = peak_rss_kib.max(hwm);
+    server_pid: u32,
+}
+
+impl Run<'_> {
+    /// Runs `leadqual qualify` over the CSV into `output` and checks its
+    /// results (all replayed, or none).
+    fn client(&self, output: &Path, replayed: bool) -> anyhow::Result<Measured> {
+        let Run {
+            csv,
+            port,
+            key,
+            rows,
+            server_pid,
+        } = *self;
+        let server_cpu_before = cpu_seconds(server_pid).unwrap_or(0.0);
+        let start = Instant::now();
+        let mut child = Command::new(LEADQUAL)
+            .args(["qualify", "--input"])
+            .arg(csv)
+            .arg("--output")
+            .arg(output)
+            .args(["--server", &format!("http://127.0.0.1:{port}")])
+            .env("LEADQUAL_KEY", key)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .context("leadqual qualify")?;
+        // The high-water mark of the client's memory, read while it runs.
+        let status_file = format!("/proc/{}/status", child.id());
+        let mut peak_rss_kib = 0;
+        let mut client_cpu: f64 = 0.0;
+        let status = loop {
+            if let Some(hwm) = std::fs::read_to_string(&status_file)
+                .ok()
+                .and_then(|s| vm_hwm_kib(&s))
+            {
+                peak_rss_kib = peak_rss_kib.max(hwm);
+            }
+            if let Some(cpu) = cpu_seconds(child.id()) {
+                client_cpu = client_cpu.max(cpu);
+            }
+            if let Some(status) = child.try_wait()? {
+                break status;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let elapsed = start.elapsed();
+        let server_cpu = cpu_seconds(server_pid).unwrap_or(0.0) - server_cpu_before;
+        let mut stderr = String::new();
+        if let Some(mut e) = child.stderr.take() {
+            std::io::Read::read_to_string(&mut e, &mut stderr)?;
         }
-        if let Some(status) = child.try_wait()? {
-            break status;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let elapsed = start.elapsed();
-    let mut stderr = String::new();
-    if let Some(mut e) = child.stderr.take() {
-        std::io::Read::read_to_string(&mut e, &mut stderr)?;
-    }
-    ensure!(status.success(), "leadqual qualify failed: {stderr}");
-    ensure!(
-        stderr.contains(&format!("rows read   {rows}\n")) && stderr.contains("failed      0\n"),
-        "unexpected summary: {stderr}"
-    );
-    let results = std::fs::read_to_string(output)?;
-    let mut count = 0;
-    for line in results.lines() {
-        let result: serde_json::Value = serde_json::from_str(line)?;
-        ensure!(result.get("outcome").is_some(), "a failed row: {line}");
+        ensure!(status.success(), "leadqual qualify failed: {stderr}");
         ensure!(
-            result["replayed"] == replayed,
-            "replayed should be {replayed}: {line}"
+            stderr.contains(&format!("rows read   {rows}\n")) && stderr.contains("failed      0\n"),
+            "unexpected summary: {stderr}"
         );
-        count += 1;
+        let results = std::fs::read_to_string(output)?;
+        let mut count = 0;
+        for line in results.lines() {
+            let result: serde_json::Value = serde_json::from_str(line)?;
+            ensure!(result.get("outcome").is_some(), "a failed row: {line}");
+            ensure!(
+                result["replayed"] == replayed,
+                "replayed should be {replayed}: {line}"
+            );
+            count += 1;
+        }
+        ensure!(count == rows, "{count} results for {rows} rows");
+        Ok(Measured {
+            rows,
+            elapsed,
+            peak_rss_kib,
+            client_cpu,
+            server_cpu,
+        })
     }
-    ensure!(count == rows, "{count} results for {rows} rows");
-    Ok(Measured {
-        rows,
-        elapsed,
-        peak_rss_kib,
-    })
 }
 
 fn vm_hwm_kib(status: &str) -> Option<u64> {
