@@ -744,4 +744,105 @@ mod tests {
         RequestIds::default().assign(&mut request);
         assert_eq!(request.request_id, "crm-42");
     }
+
+    mod properties {
+        use proptest::option;
+        use proptest::prelude::*;
+
+        use super::super::*;
+
+        fn text() -> impl Strategy<Value = String> {
+            "[A-Za-z][A-Za-z0-9 /_-]{0,20}[A-Za-z0-9]"
+        }
+
+        prop_compose! {
+            fn any_facts()(
+                amounts in proptest::collection::vec(option::of(0i64..i64::MAX), 3),
+                counts in proptest::collection::vec(option::of(0i32..i32::MAX), 14),
+                texts in proptest::collection::vec(option::of(text()), 5),
+                bools in proptest::collection::vec(option::of(any::<bool>()), 3),
+                engagement in option::of(1i32..=4),
+                priority in option::of(1i32..=4),
+            ) -> pb::LeadFacts {
+                pb::LeadFacts {
+                    employee_count: amounts[0],
+                    annual_revenue_usd: amounts[1],
+                    budget_usd: amounts[2],
+                    vertical: texts[0].clone(),
+                    business_model: texts[1].clone(),
+                    territory: texts[2].clone(),
+                    country: texts[3].clone(),
+                    timezone: texts[4].clone(),
+                    disrespectful_incidents: counts[0],
+                    questions_asked: counts[1],
+                    questions_answered: counts[2],
+                    contradictory_statements: counts[3],
+                    plan_steps_agreed: counts[4],
+                    plan_steps_completed: counts[5],
+                    staff_available: counts[6],
+                    missed_sessions: counts[7],
+                    assignments_given: counts[8],
+                    assignments_completed: counts[9],
+                    meetings_cancelled: counts[10],
+                    meetings_rescheduled: counts[11],
+                    agreed_actions_not_done: counts[12],
+                    max_material_repeats: counts[13],
+                    emotional_only_responses: bools[0],
+                    insists_on_own_process: bools[1],
+                    expects_magic_wand: bools[2],
+                    engagement_pattern: engagement,
+                    priority,
+                }
+            }
+        }
+
+        proptest! {
+            /// Any facts written as CSV cells (the JSON form of each value,
+            /// unset facts as empty cells) read back as the same facts.
+            #[test]
+            fn facts_written_as_cells_read_back_the_same(facts in any_facts()) {
+                let json = crate::cli::json::to_json(&facts);
+                let cells: Vec<(&str, String)> = fact_columns()
+                    .map(|column| {
+                        let cell = match json.get(column) {
+                            None => String::new(),
+                            Some(serde_json::Value::String(s)) => s.clone(),
+                            Some(other) => other.to_string(),
+                        };
+                        (column, cell)
+                    })
+                    .collect();
+                let row = parse_row(
+                    std::iter::once((LEAD_ID, Cell::Text("L")))
+                        .chain(cells.iter().map(|(c, v)| (*c, Cell::Text(v)))),
+                )
+                .map_err(|e| TestCaseError::fail(e.to_string()))?;
+                prop_assert_eq!(row.request.facts, Some(facts));
+            }
+
+            /// Whatever the cells, the parser answers without panicking, and
+            /// a row it accepts has its lead id.
+            #[test]
+            fn any_cells_give_a_row_or_reasons(
+                cells in proptest::collection::vec(
+                    (
+                        prop_oneof![
+                            proptest::sample::select(fact_columns().collect::<Vec<_>>())
+                                .prop_map(str::to_owned),
+                            Just(LEAD_ID.to_owned()),
+                            Just(STAGE.to_owned()),
+                            "[a-z_]{1,12}",
+                        ],
+                        "\\PC{0,12}",
+                    ),
+                    0..8,
+                )
+            ) {
+                match parse_row(cells.iter().map(|(c, v)| (c.as_str(), Cell::Text(v)))) {
+                    Ok(row) => prop_assert!(!row.request.lead_id.is_empty()),
+                    Err(e) => prop_assert!(!e.problems.is_empty()),
+                }
+            }
+        }
+    }
 }
