@@ -14,8 +14,18 @@ use crate::proto::v1 as pb;
 /// Largest ListLeads page asked for.
 const LEADS_PAGE: u64 = 500;
 
+/// Writes to standard output; a reader that went away (`| head`) ends the
+/// command quietly (see [`super::run`]).
+fn out(text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(text.as_bytes())?;
+    stdout.flush()?;
+    Ok(())
+}
+
 fn print_json(value: &serde_json::Value) -> anyhow::Result<ExitCode> {
-    println!("{}", serde_json::to_string_pretty(value)?);
+    out(&format!("{}\n", serde_json::to_string_pretty(value)?))?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -32,7 +42,7 @@ pub async fn explain(args: ExplainArgs) -> anyhow::Result<ExitCode> {
     if args.json {
         return print_json(&to_json(&lead));
     }
-    print!("{}", render::lead(&lead));
+    out(&render::lead(&lead))?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -62,7 +72,7 @@ pub async fn leads(args: LeadsArgs) -> anyhow::Result<ExitCode> {
             shown += 1;
             if args.json {
                 // JSON Lines: streamed page by page, whatever the limit.
-                println!("{}", serde_json::to_string(&to_json(&lead))?);
+                out(&format!("{}\n", serde_json::to_string(&to_json(&lead))?))?;
             } else {
                 table_rows.push(lead);
             }
@@ -77,9 +87,9 @@ pub async fn leads(args: LeadsArgs) -> anyhow::Result<ExitCode> {
     };
     if !args.json {
         if table_rows.is_empty() {
-            println!("No lead matches.");
+            out("No lead matches.\n")?;
         } else {
-            print!("{}", render::leads(&table_rows));
+            out(&render::leads(&table_rows))?;
         }
     }
     if more {
@@ -100,7 +110,7 @@ pub async fn criteria(args: CriteriaArgs) -> anyhow::Result<ExitCode> {
             criteria.iter().map(to_json).collect(),
         ));
     }
-    print!("{}", render::criteria(&criteria));
+    out(&render::criteria(&criteria))?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -119,7 +129,7 @@ pub async fn profile(command: ProfileCommand) -> anyhow::Result<ExitCode> {
             if args.json {
                 return print_json(&to_json(&profile));
             }
-            print!("{}", render::profile(&profile));
+            out(&render::profile(&profile))?;
             Ok(ExitCode::SUCCESS)
         }
         ProfileCommand::Set(args) => {
@@ -135,7 +145,7 @@ pub async fn profile(command: ProfileCommand) -> anyhow::Result<ExitCode> {
                 .profile
                 .ok_or_else(|| anyhow::anyhow!("the server answered without a profile"))?;
             eprintln!("stored profile version {}", stored.version);
-            println!("{}", stored.version);
+            out(&format!("{}\n", stored.version))?;
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -160,7 +170,7 @@ pub async fn preview(args: PreviewArgs) -> anyhow::Result<ExitCode> {
     if args.json {
         return print_json(&to_json(&answer));
     }
-    print!("{}", render::preview(&answer));
+    out(&render::preview(&answer))?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -198,7 +208,7 @@ pub async fn stats(args: StatsArgs) -> anyhow::Result<ExitCode> {
     if let Some(stage) = args.stage {
         range.push_str(&format!(", stage {}", render::stage(stage as i32)));
     }
-    print!("{}", render::stats(&answer, &range));
+    out(&render::stats(&answer, &range))?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -213,11 +223,11 @@ pub async fn override_verdict(args: OverrideArgs) -> anyhow::Result<ExitCode> {
             .await?
             .into_inner();
         let lead = answer.lead.unwrap_or_default();
-        println!(
-            "lead {}: override withdrawn; effective outcome {}",
+        out(&format!(
+            "lead {}: override withdrawn; effective outcome {}\n",
             args.lead_id,
             render::outcome(lead.effective_outcome)
-        );
+        ))?;
         return Ok(ExitCode::SUCCESS);
     }
     let outcome = args
@@ -253,13 +263,13 @@ pub async fn override_verdict(args: OverrideArgs) -> anyhow::Result<ExitCode> {
         Some(t) => format!("until {}", show(Some(t))),
         None => "until replaced".to_owned(),
     };
-    println!(
-        "lead {}: effective outcome {} by {}, {until} (override {})",
+    out(&format!(
+        "lead {}: effective outcome {} by {}, {until} (override {})\n",
         args.lead_id,
         render::outcome(o.outcome),
         o.author,
         o.override_id
-    );
+    ))?;
     Ok(ExitCode::SUCCESS)
 }
 

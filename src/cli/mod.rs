@@ -46,6 +46,15 @@ pub async fn run(command: ClientCommand) -> ExitCode {
     };
     match result {
         Ok(code) => code,
+        // The reader of standard output went away (`leadqual leads | head`):
+        // nothing is wrong, there is just no one left to tell.
+        Err(err)
+            if err
+                .downcast_ref::<io::Error>()
+                .is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe) =>
+        {
+            ExitCode::SUCCESS
+        }
         Err(err) => {
             eprintln!("{}", describe_error(&err));
             ExitCode::FAILURE

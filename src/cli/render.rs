@@ -334,7 +334,18 @@ pub fn preview(p: &pb::PreviewProfileResponse) -> String {
             };
             let verdict = |v: &Option<pb::Verdict>| {
                 v.as_ref().map_or("-".to_owned(), |v| {
-                    format!("{} ({})", outcome(v.outcome), v.score)
+                    let knockouts: Vec<&str> =
+                        v.knockouts_fired.iter().map(|c| criterion(*c)).collect();
+                    if knockouts.is_empty() {
+                        format!("{} ({})", outcome(v.outcome), v.score)
+                    } else {
+                        format!(
+                            "{} ({}, knockout {})",
+                            outcome(v.outcome),
+                            v.score,
+                            knockouts.join(", ")
+                        )
+                    }
                 })
             };
             t.add_row(vec![
@@ -622,15 +633,33 @@ mod tests {
                     fired_after: 0,
                 },
             ],
-            sample: vec![pb::ChangedLead {
-                lead_id: "L-9".into(),
-                current: Some(verdict(pb::Outcome::Qualified, 0, &[])),
-                candidate: Some(verdict(
-                    pb::Outcome::Disqualified,
-                    40,
-                    &[pb::Criterion::OutsideTerritory],
-                )),
-            }],
+            sample: vec![
+                pb::ChangedLead {
+                    lead_id: "L-9".into(),
+                    current: Some(verdict(pb::Outcome::Qualified, 0, &[])),
+                    candidate: Some(verdict(
+                        pb::Outcome::Disqualified,
+                        40,
+                        &[pb::Criterion::OutsideTerritory],
+                    )),
+                },
+                pb::ChangedLead {
+                    lead_id: "L-10".into(),
+                    current: Some(verdict(
+                        pb::Outcome::NeedsReview,
+                        30,
+                        &[pb::Criterion::Disrespectful],
+                    )),
+                    candidate: Some(pb::Verdict {
+                        knockouts_fired: vec![pb::Criterion::Disrespectful as i32],
+                        ..verdict(
+                            pb::Outcome::Disqualified,
+                            30,
+                            &[pb::Criterion::Disrespectful],
+                        )
+                    }),
+                },
+            ],
             ..Default::default()
         };
         let text = preview(&p);
