@@ -167,10 +167,10 @@ pub type Client = LeadQualificationServiceClient<InterceptedService<Channel, Bea
 pub async fn connect(args: &ServerArgs) -> anyhow::Result<Client> {
     let bearer = match &args.key {
         Some(key) if !key.trim().is_empty() => {
-            let value = format!("Bearer {}", key.trim())
+            let mut value = format!("Bearer {}", key.trim())
                 .parse::<MetadataValue<Ascii>>()
                 .map_err(|_| anyhow::anyhow!("the API key has characters a header cannot carry"))?;
-            let mut value = value;
+            // Kept out of any debug output of the request.
             value.set_sensitive(true);
             Bearer(Some(value))
         }
