@@ -12,7 +12,9 @@
 //!   with multi-row inserts and nothing else: no gRPC, no validation, no
 //!   engine, no conflict checks.
 //!
-//! It prints leads per second for both and their ratio.
+//! It prints leads per second for both and their ratio, and, to weigh
+//! storing fewer signal rows, the floor again writing only the fired and
+//! unknown signal rows (the rest derivable from the verdict's stage).
 
 use std::time::{Duration, Instant};
 
@@ -70,8 +72,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
         .unwrap_or(if args.quick { 2_000 } else { 50_000 });
     println!("QualifyLeads against the storage floor, {leads} new leads per stream");
     println!(
-        "{:<10} {:>14} {:>14} {:>8} {:>10}",
-        "backend", "stream leads/s", "floor leads/s", "ratio", "stream s"
+        "{:<10} {:>14} {:>14} {:>8} {:>10} {:>20}",
+        "backend", "stream leads/s", "floor leads/s", "ratio", "stream s", "sparse floor leads/s"
     );
     let dir = tempfile::Builder::new().prefix("leadqual-bulk").tempdir()?;
     let sqlite = |name: &str| format!("sqlite://{}", dir.path().join(name).display());
@@ -99,17 +101,46 @@ async fn run(args: Args) -> anyhow::Result<()> {
 struct Measured {
     stream: Duration,
     floor: Duration,
+    /// The floor writing only the fired and unknown signal rows.
+    sparse: Duration,
+    /// Their share of all signal rows.
+    kept_share: f64,
     leads: usize,
+}
+
+/// Removes every lead, verdict and signal.
+async fn empty(url: &str) -> anyhow::Result<()> {
+    let statements = [
+        "DELETE FROM signals",
+        "DELETE FROM verdicts",
+        "DELETE FROM leads",
+    ];
+    if url.starts_with("postgres") {
+        let mut conn = PgConnection::connect(url).await?;
+        for sql in statements {
+            sqlx::query(sql).execute(&mut conn).await?;
+        }
+        sqlx::query("VACUUM ANALYZE").execute(&mut conn).await?;
+    } else {
+        let mut conn = SqliteConnection::connect(url).await?;
+        for sql in statements {
+            sqlx::query(sql).execute(&mut conn).await?;
+        }
+        sqlx::query("VACUUM").execute(&mut conn).await?;
+    }
+    Ok(())
 }
 
 fn print_row(backend: &str, m: &Measured) {
     let rate = |d: Duration| m.leads as f64 / d.as_secs_f64();
     println!(
-        "{backend:<10} {:>14.0} {:>14.0} {:>7.0}% {:>10.2}",
+        "{backend:<10} {:>14.0} {:>14.0} {:>7.0}% {:>10.2} {:>8.0} ({:.0}% rows)",
         rate(m.stream),
         rate(m.floor),
         100.0 * m.floor.as_secs_f64() / m.stream.as_secs_f64(),
-        m.stream.as_secs_f64()
+        m.stream.as_secs_f64(),
+        rate(m.sparse),
+        100.0 * m.kept_share
     );
 }
 
@@ -124,10 +155,23 @@ async fn measure(
     ensure!(rows.leads.len() == leads, "{backend}: every lead stored");
     // The floor's schema is leadqual's, migrated as the server does.
     drop(leadqual::storage::connect(floor_url).await?);
-    let floor = rows.write(floor_url).await?;
+    let floor = rows.write(floor_url, |_| true).await?;
+    // The same without the CLEAR and NOT_APPLICABLE signal rows: what
+    // storing only the fired and unknown ones would save.
+    empty(floor_url).await?;
+    let sparse_rows = |r: &SignalRow| r.5 == "FIRED" || r.5 == "UNKNOWN";
+    let sparse = rows.write(floor_url, sparse_rows).await?;
+    let kept = rows
+        .signals
+        .iter()
+        .flatten()
+        .filter(|r| sparse_rows(r))
+        .count();
     Ok(Measured {
         stream,
         floor,
+        sparse,
+        kept_share: kept as f64 / (21 * leads) as f64,
         leads,
     })
 }
@@ -240,7 +284,8 @@ async fn remove_warm_up(url: &str) -> anyhow::Result<()> {
 struct Rows {
     leads: Vec<LeadRow>,
     verdicts: Vec<VerdictRow>,
-    signals: Vec<SignalRow>,
+    /// Each lead's 21 signal rows.
+    signals: Vec<Vec<SignalRow>>,
 }
 
 type LeadRow = (
@@ -300,10 +345,14 @@ const SIGNALS: &str = "SELECT verdict_id, tenant, lead_id, criterion, stage, sta
 /// of their verdicts and a few of their signals (at most `$signals` rows a
 /// statement, under both backends' limits on bound values).
 macro_rules! floor {
-    ($conn:ident, $rows:ident, $db:ty, $signals:expr, $json:literal, $ts:literal, $date:literal) => {
+    ($conn:ident, $rows:ident, $keep:ident, $db:ty, $signals:expr, $json:literal, $ts:literal, $date:literal) => {
         for (n, leads) in $rows.leads.chunks(BATCH).enumerate() {
             let verdicts = &$rows.verdicts[n * BATCH..n * BATCH + leads.len()];
-            let signals = &$rows.signals[21 * n * BATCH..21 * (n * BATCH + leads.len())];
+            let signals: Vec<&SignalRow> = $rows.signals[n * BATCH..n * BATCH + leads.len()]
+                .iter()
+                .flatten()
+                .filter(|r| $keep(r))
+                .collect();
             let mut tx = $conn.begin().await?;
             let mut q = QueryBuilder::<$db>::new(
                 "INSERT INTO leads (tenant, lead_id, stage, facts, revision, latest_verdict_id, \
@@ -354,7 +403,7 @@ macro_rules! floor {
                     "INSERT INTO signals (verdict_id, tenant, lead_id, criterion, stage, status, \
                      weight, knockout, evidence, remedy, missing_facts, evaluated_at) ",
                 );
-                q.push_values(chunk, |mut b, r| {
+                q.push_values(chunk, |mut b, &r| {
                     b.push_bind(&r.0)
                         .push_bind(&r.1)
                         .push_bind(&r.2)
@@ -379,33 +428,44 @@ macro_rules! floor {
 
 impl Rows {
     async fn read(url: &str) -> anyhow::Result<Rows> {
-        Ok(if url.starts_with("postgres") {
+        let (leads, verdicts, signals): (_, _, Vec<SignalRow>) = if url.starts_with("postgres") {
             let mut c = PgConnection::connect(url).await?;
-            Rows {
-                leads: sqlx::query_as(LEADS).fetch_all(&mut c).await?,
-                verdicts: sqlx::query_as(VERDICTS).fetch_all(&mut c).await?,
-                signals: sqlx::query_as(SIGNALS).fetch_all(&mut c).await?,
-            }
+            (
+                sqlx::query_as(LEADS).fetch_all(&mut c).await?,
+                sqlx::query_as(VERDICTS).fetch_all(&mut c).await?,
+                sqlx::query_as(SIGNALS).fetch_all(&mut c).await?,
+            )
         } else {
             let mut c = SqliteConnection::connect(url).await?;
-            Rows {
-                leads: sqlx::query_as(LEADS).fetch_all(&mut c).await?,
-                verdicts: sqlx::query_as(VERDICTS).fetch_all(&mut c).await?,
-                signals: sqlx::query_as(SIGNALS).fetch_all(&mut c).await?,
-            }
+            (
+                sqlx::query_as(LEADS).fetch_all(&mut c).await?,
+                sqlx::query_as(VERDICTS).fetch_all(&mut c).await?,
+                sqlx::query_as(SIGNALS).fetch_all(&mut c).await?,
+            )
+        };
+        ensure!(
+            signals.len() == 21 * verdicts.len(),
+            "21 signal rows per verdict"
+        );
+        Ok(Rows {
+            leads,
+            verdicts,
+            signals: signals.chunks(21).map(<[SignalRow]>::to_vec).collect(),
         })
     }
 
-    /// Writes the rows, [`BATCH`] leads per transaction; how long it took.
-    async fn write(&self, url: &str) -> anyhow::Result<Duration> {
+    /// Writes the rows, [`BATCH`] leads per transaction, with the signal
+    /// rows `keep` keeps; how long it took.
+    async fn write(&self, url: &str, keep: fn(&SignalRow) -> bool) -> anyhow::Result<Duration> {
         ensure!(self.verdicts.len() == self.leads.len());
-        ensure!(self.signals.len() == 21 * self.leads.len());
+        ensure!(self.signals.len() == self.leads.len());
         if url.starts_with("postgres") {
             let mut c = PgConnection::connect(url).await?;
             let started = Instant::now();
             floor!(
                 c,
                 self,
+                keep,
                 sqlx::Postgres,
                 2_700,
                 "::jsonb",
@@ -419,7 +479,7 @@ impl Rows {
                 .execute(&mut c)
                 .await?;
             let started = Instant::now();
-            floor!(c, self, sqlx::Sqlite, 2_700, "", "", "");
+            floor!(c, self, keep, sqlx::Sqlite, 2_700, "", "", "");
             Ok(started.elapsed())
         }
     }

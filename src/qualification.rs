@@ -2,6 +2,8 @@
 //! persist; plus the reads and the profile workflow. It owns the clock and
 //! the retry policy; the engine stays pure and storage stays dumb.
 
+mod analytics;
+
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -16,6 +18,11 @@ use crate::records::{
     VerdictRecord,
 };
 use crate::storage::{AuditFilter, LeadFilter, NewQualification, Storage, StorageError};
+
+pub use analytics::{
+    CriterionStats, DEFAULT_PREVIEW_SAMPLE, DisqualifyingCriterion, MAX_PREVIEW_SAMPLE, Preview,
+    SignalStats, StageOutcomes,
+};
 
 /// The tenant of calls made without an API key (while none exists).
 pub const DEFAULT_TENANT: &str = "default";

@@ -12,7 +12,10 @@ use crate::domain::{
     Priority, Profile, RequestId, Signal, SignalStatus, Stage, Thresholds, Violation,
 };
 use crate::proto::v1 as pb;
-use crate::qualification::{LeadView, OverrideVerdict, QualifyLead};
+use crate::qualification::{
+    DEFAULT_PREVIEW_SAMPLE, LeadView, MAX_PREVIEW_SAMPLE, OverrideVerdict, Preview, QualifyLead,
+    SignalStats,
+};
 use crate::records::{
     ApiKeyRecord, AuditEvent, AuditKind, OverrideRecord, ProfileVersion, VerdictRecord,
 };
@@ -636,6 +639,75 @@ pub fn override_command(r: pb::OverrideVerdictRequest) -> Result<OverrideVerdict
     }
 }
 
+/// How many changed leads a preview returns: 0 means the default.
+pub fn preview_sample_size(n: i32, v: &mut Vec<Violation>) -> usize {
+    match usize::try_from(n) {
+        Ok(0) => DEFAULT_PREVIEW_SAMPLE,
+        Ok(n) if n <= MAX_PREVIEW_SAMPLE => n,
+        _ => {
+            v.push(Violation::new(
+                "sample_size",
+                format!("must be 0 (the default, {DEFAULT_PREVIEW_SAMPLE}) to {MAX_PREVIEW_SAMPLE}, got {n}"),
+            ));
+            DEFAULT_PREVIEW_SAMPLE
+        }
+    }
+}
+
+/// A bound of a time range, `None` when unset. Stored times have
+/// microsecond precision, so a bound is rounded up to the next microsecond:
+/// a stored time is at or after (before) the bound exactly when it is at or
+/// after (before) the rounded one.
+fn range_bound(
+    value: Option<prost_types::Timestamp>,
+    field: &str,
+    v: &mut Vec<Violation>,
+) -> Option<Timestamp> {
+    let t = value?;
+    // From year 1, as google.protobuf.Timestamp, so that stored times
+    // compare as fixed-width text.
+    let bound = u32::try_from(t.nanos)
+        .ok()
+        .filter(|nanos| *nanos < 1_000_000_000 && t.seconds >= -62_135_596_800)
+        .and_then(|nanos| {
+            let micros = jiff::SignedDuration::from_micros(i64::from(nanos.div_ceil(1_000)));
+            Timestamp::new(t.seconds, 0).ok()?.checked_add(micros).ok()
+        });
+    if bound.is_none() {
+        v.push(Violation::new(
+            field,
+            format!(
+                "is not a valid timestamp (seconds {}, nanos {})",
+                t.seconds, t.nanos
+            ),
+        ));
+    }
+    bound
+}
+
+/// The range and stage of a GetSignalStats request.
+#[allow(clippy::type_complexity)]
+pub fn signal_stats_query(
+    r: &pb::GetSignalStatsRequest,
+) -> Result<(Option<Timestamp>, Option<Timestamp>, Option<Stage>), Vec<Violation>> {
+    let mut v = Vec::new();
+    let start = range_bound(r.start_time, "start_time", &mut v);
+    let end = range_bound(r.end_time, "end_time", &mut v);
+    let stage = optional_enum(r.stage, "stage", stage_from_wire, &mut v);
+    if let (Some(start), Some(end)) = (start, end)
+        && start >= end
+    {
+        v.push(Violation::new(
+            "end_time",
+            format!("must be after start_time ({start}), got {end}"),
+        ));
+    }
+    match v.is_empty() {
+        true => Ok((start, end, stage)),
+        false => Err(v),
+    }
+}
+
 pub fn role_to_wire(role: Role) -> i32 {
     let wire = match role {
         Role::Reader => pb::Role::Reader,
@@ -763,6 +835,88 @@ pub fn profile_to_wire(pv: &ProfileVersion) -> pb::Profile {
         knockouts: p.knockouts.iter().map(|c| c.number()).collect(),
         review_threshold: Some(p.review_threshold),
         disqualify_threshold: Some(p.disqualify_threshold),
+    }
+}
+
+pub fn preview_to_wire(p: &Preview) -> pb::PreviewProfileResponse {
+    pb::PreviewProfileResponse {
+        current_profile_version: p.current_version,
+        evaluate_time: Some(timestamp(p.evaluated_at)),
+        leads_evaluated: p.leads_evaluated,
+        leads_changed: p.leads_changed,
+        transitions: p
+            .transitions
+            .iter()
+            .map(|&(from, to, leads)| pb::OutcomeTransition {
+                from: outcome_to_wire(from),
+                to: outcome_to_wire(to),
+                leads,
+            })
+            .collect(),
+        criteria: p
+            .criteria
+            .iter()
+            .map(
+                |&(criterion, fired_before, fired_after)| pb::CriterionShift {
+                    criterion: criterion.number(),
+                    fired_before,
+                    fired_after,
+                },
+            )
+            .collect(),
+        sample: p
+            .sample
+            .iter()
+            .map(|(current, candidate)| pb::ChangedLead {
+                lead_id: current.lead_id.clone(),
+                current: Some(verdict_to_wire(current)),
+                candidate: Some(verdict_to_wire(candidate)),
+            })
+            .collect(),
+    }
+}
+
+pub fn signal_stats_to_wire(s: &SignalStats) -> pb::GetSignalStatsResponse {
+    pb::GetSignalStatsResponse {
+        leads: s.leads,
+        criteria: s
+            .criteria
+            .iter()
+            .map(|c| pb::CriterionStats {
+                criterion: c.criterion.number(),
+                fired: c.fired,
+                clear: c.clear,
+                unknown: c.unknown,
+                not_applicable: c.not_applicable,
+                missing_facts: c
+                    .missing_facts
+                    .iter()
+                    .map(|(fact, leads)| pb::MissingFactCount {
+                        fact: fact.clone(),
+                        leads: *leads,
+                    })
+                    .collect(),
+            })
+            .collect(),
+        stages: s
+            .stages
+            .iter()
+            .map(|(stage, o)| pb::StageOutcomes {
+                stage: stage_to_wire(*stage),
+                qualified: o.qualified,
+                needs_review: o.needs_review,
+                disqualified: o.disqualified,
+            })
+            .collect(),
+        disqualifying: s
+            .disqualifying
+            .iter()
+            .map(|d| pb::DisqualifyingCriterion {
+                criterion: d.criterion.number(),
+                leads: d.leads,
+                as_knockout: d.as_knockout,
+            })
+            .collect(),
     }
 }
 

@@ -359,16 +359,43 @@ impl LeadQualificationService for LeadQualificationApi {
         &self,
         request: Request<pb::PreviewProfileRequest>,
     ) -> Result<Response<pb::PreviewProfileResponse>, Status> {
-        authenticated(request)?;
-        Err(Status::unimplemented("PreviewProfile is not available yet"))
+        let (caller, request) = authenticated(request)?;
+        let mut violations = Vec::new();
+        let profile = match request.profile {
+            Some(wire) => Some(convert::profile(wire, &mut violations)),
+            None => {
+                violations.push(Violation::new("profile", "is required"));
+                None
+            }
+        };
+        let sample_size = convert::preview_sample_size(request.sample_size, &mut violations);
+        let Some(profile) = profile.filter(|_| violations.is_empty()) else {
+            return Err(invalid_argument(&violations));
+        };
+        let preview = self
+            .qualifier
+            .preview_profile(&caller.tenant, profile, sample_size)
+            .await?;
+        tracing::info!(
+            leads_evaluated = preview.leads_evaluated,
+            leads_changed = preview.leads_changed,
+            "profile previewed"
+        );
+        Ok(Response::new(convert::preview_to_wire(&preview)))
     }
 
     async fn get_signal_stats(
         &self,
         request: Request<pb::GetSignalStatsRequest>,
     ) -> Result<Response<pb::GetSignalStatsResponse>, Status> {
-        authenticated(request)?;
-        Err(Status::unimplemented("GetSignalStats is not available yet"))
+        let (caller, request) = authenticated(request)?;
+        let (start, end, stage) =
+            convert::signal_stats_query(&request).map_err(|v| invalid_argument(&v))?;
+        let stats = self
+            .qualifier
+            .signal_stats(&caller.tenant, start, end, stage)
+            .await?;
+        Ok(Response::new(convert::signal_stats_to_wire(&stats)))
     }
 
     type WatchVerdictsStream =

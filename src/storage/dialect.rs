@@ -46,12 +46,18 @@ pub trait Dialect: Database {
     fn json(column: &str) -> String;
     /// A JSON object of `'key', value, …` pairs, as text.
     fn json_object(pairs: &str) -> String;
+    /// A FROM item of the elements of the JSON array of strings in `column`,
+    /// one row each, as text in column `value` of `alias`.
+    fn json_array_texts(column: &str, alias: &str) -> String;
     /// Follows a bound timestamp (RFC 3339 text) that a column stores.
     const TIMESTAMP: &'static str;
     /// Follows a bound JSON text that a column stores.
     const JSON: &'static str;
     /// Starts a transaction that writes.
     const BEGIN_WRITE: &'static str;
+    /// Starts a transaction that only reads, every statement of it from the
+    /// same snapshot.
+    const BEGIN_SNAPSHOT: &'static str;
 
     /// Adds `value` to `args`.
     fn bind<'q>(args: &mut Self::Arguments<'q>, value: impl Bind<'q>) -> Result<(), BoxDynError>;

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use jiff::Timestamp;
 
-use crate::domain::{Outcome, Stage};
+use crate::domain::{Facts, Outcome, Stage};
 use crate::records::{
     ApiKeyRecord, AuditEvent, AuditKind, OverrideRecord, ProfileVersion, StoredLead,
     StoredLeadView, VerdictRecord,
@@ -47,6 +47,60 @@ pub struct LeadFilter {
     /// The outcome in force: the newest override's while it applies, else
     /// the latest verdict's.
     pub effective_outcome: Option<Outcome>,
+}
+
+/// A lead's stage and merged facts as stored, read in pages to re-evaluate
+/// many leads; decoded by [`LeadFactsRow::decode`], which is CPU work best
+/// done off the async runtime.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct LeadFactsRow {
+    pub lead_id: String,
+    pub stage: String,
+    /// The facts as their stored JSON text.
+    pub facts: String,
+}
+
+impl LeadFactsRow {
+    pub fn decode(&self) -> StorageResult<(Stage, Facts)> {
+        let stage = Stage::from_code(&self.stage).ok_or_else(|| {
+            StorageError::Corrupt(anyhow::anyhow!(
+                "lead {} has an unknown stored stage {:?}",
+                self.lead_id,
+                self.stage
+            ))
+        })?;
+        let facts = Facts::from_json(&self.facts).map_err(|e| {
+            StorageError::Corrupt(anyhow::anyhow!(
+                "the stored facts of lead {} are unreadable: {e}",
+                self.lead_id
+            ))
+        })?;
+        Ok((stage, facts))
+    }
+}
+
+/// Which leads signal statistics count: those whose latest verdict was
+/// evaluated in `[start, end)` (from the start when `start` is `None`), at
+/// `stage` when given.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StatsFilter {
+    pub start: Option<Timestamp>,
+    pub end: Timestamp,
+    pub stage: Option<Stage>,
+}
+
+/// Signal statistics as the database grouped them, by stored code.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SignalStatsRows {
+    /// Per criterion and status: leads, and of those the leads whose latest
+    /// outcome is DISQUALIFIED and how many of these with the criterion a
+    /// knockout.
+    pub signals: Vec<(String, String, i64, i64, i64)>,
+    /// Per criterion and fact: leads on which the criterion was unknown for
+    /// want of the fact.
+    pub missing_facts: Vec<(String, String, i64)>,
+    /// Per stage and outcome: leads.
+    pub outcomes: Vec<(String, String, i64)>,
 }
 
 /// What storage can fail with. The expected failures are variants; a stored
@@ -126,6 +180,25 @@ pub trait Storage: Send + Sync + 'static {
         after: Option<&str>,
         limit: i64,
     ) -> StorageResult<Vec<StoredLeadView>>;
+
+    /// The stage and merged facts of up to `limit` leads of the tenant, by
+    /// lead id, after `after` (exclusive): one page of a walk through every
+    /// stored lead.
+    async fn lead_facts_page(
+        &self,
+        tenant: &str,
+        after: Option<&str>,
+        limit: i64,
+    ) -> StorageResult<Vec<LeadFactsRow>>;
+
+    /// Counts over the signals and outcomes of the latest verdict of each
+    /// lead that `filter` selects, grouped in the database, read from one
+    /// snapshot.
+    async fn signal_stats(
+        &self,
+        tenant: &str,
+        filter: StatsFilter,
+    ) -> StorageResult<SignalStatsRows>;
 
     /// Stores a verdict with its signals and the lead's merged facts in one
     /// transaction. Fails with `LeadChanged` when the lead's revision is not

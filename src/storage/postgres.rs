@@ -33,9 +33,14 @@ impl Dialect for Postgres {
         format!("json_build_object({pairs})::text")
     }
 
+    fn json_array_texts(column: &str, alias: &str) -> String {
+        format!("jsonb_array_elements_text({column}) AS {alias}(value)")
+    }
+
     const TIMESTAMP: &'static str = "::timestamptz";
     const JSON: &'static str = "::jsonb";
     const BEGIN_WRITE: &'static str = "BEGIN";
+    const BEGIN_SNAPSHOT: &'static str = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
 
     run_with_sqlx!();
 }

@@ -10,7 +10,10 @@ use sqlx::Connection;
 
 use super::codec::{self, LeadViewRow, VerdictRow, decode, decode_doc};
 use super::dialect::{Backend, Dialect, Statement, StoredRow};
-use super::{AuditFilter, LeadFilter, NewQualification, Storage, StorageError, StorageResult};
+use super::{
+    AuditFilter, LeadFactsRow, LeadFilter, NewQualification, SignalStatsRows, StatsFilter, Storage,
+    StorageError, StorageResult,
+};
 use crate::records::{
     ApiKeyRecord, AuditEvent, OverrideRecord, ProfileVersion, StoredLead, StoredLeadView,
     VerdictRecord, roles_to_text,
@@ -217,6 +220,32 @@ impl<B: Backend> SqlStorage<B> {
     }
 }
 
+/// `FROM leads AS l JOIN verdicts AS v … WHERE …` for statistics over the
+/// latest verdict `v` of each lead `l` that `filter` selects, restricted by
+/// that verdict's evaluation time; `also` joins more FROM items (or is
+/// empty), such as the verdict's signals `s`, read by `signals_by_verdict`.
+fn latest_verdicts<'q, DB: Dialect>(
+    query: &mut Statement<'q, DB>,
+    also: &str,
+    tenant: &'q str,
+    filter: &StatsFilter,
+) {
+    query.push(" FROM leads AS l JOIN verdicts AS v ON v.verdict_id = l.latest_verdict_id");
+    query.push(also);
+    query.push(" WHERE l.tenant = ").bind(tenant);
+    if let Some(start) = filter.start {
+        query.push(" AND v.evaluated_at >= ");
+        query.bind(codec::ts_to_text(start)).push(DB::TIMESTAMP);
+    }
+    query.push(" AND v.evaluated_at < ");
+    query
+        .bind(codec::ts_to_text(filter.end))
+        .push(DB::TIMESTAMP);
+    if let Some(stage) = filter.stage {
+        query.push(" AND l.stage = ").bind(stage.code());
+    }
+}
+
 /// The insert of an audit event, for the transaction of what it records.
 fn insert_audit<'a, DB: Dialect>(e: &'a AuditEvent) -> Statement<'a, DB> {
     let mut query = Statement::new(
@@ -368,6 +397,74 @@ impl<B: Backend> Storage for SqlStorage<B> {
         }
         query.push(" ORDER BY lead_id LIMIT ").bind(limit);
         self.read_all(query, decode::<LeadViewRow, _>).await
+    }
+
+    async fn lead_facts_page(
+        &self,
+        tenant: &str,
+        after: Option<&str>,
+        limit: i64,
+    ) -> StorageResult<Vec<LeadFactsRow>> {
+        // The page's last lead id from the keys alone, then the rows up to
+        // it. A planner that misjudges the tenant's size (no statistics yet
+        // after a bulk load) may sort rather than walk the primary key; it
+        // then sorts keys only, and renders the facts of one page only.
+        fn leads_after<'q, DB: Dialect>(
+            query: &mut Statement<'q, DB>,
+            tenant: &'q str,
+            after: Option<&'q str>,
+        ) {
+            query.push(" WHERE tenant = ").bind(tenant);
+            if let Some(after) = after {
+                query.push(" AND lead_id > ").bind(after);
+            }
+        }
+        let mut query = Statement::<B::Db>::new("SELECT lead_id, stage, ");
+        query.push(&<B::Db as Dialect>::text("facts"));
+        query.push(" AS facts FROM leads");
+        leads_after(&mut query, tenant, after);
+        query.push(" AND lead_id <= (SELECT max(lead_id) FROM (SELECT lead_id FROM leads");
+        leads_after(&mut query, tenant, after);
+        query.push(" ORDER BY lead_id LIMIT ").bind(limit);
+        query.push(") AS page) ORDER BY lead_id");
+        Ok(query.fetch_all(&mut *self.backend.reader().await?).await?)
+    }
+
+    async fn signal_stats(
+        &self,
+        tenant: &str,
+        filter: StatsFilter,
+    ) -> StorageResult<SignalStatsRows> {
+        let mut signals = Statement::<B::Db>::new(
+            "SELECT s.criterion, s.status, count(*), \
+             sum(CASE WHEN l.latest_outcome = 'DISQUALIFIED' THEN 1 ELSE 0 END), \
+             sum(CASE WHEN l.latest_outcome = 'DISQUALIFIED' AND s.knockout THEN 1 ELSE 0 END)",
+        );
+        let signals_of_v = " JOIN signals AS s ON s.verdict_id = v.verdict_id";
+        latest_verdicts(&mut signals, signals_of_v, tenant, &filter);
+        signals.push(" GROUP BY s.criterion, s.status");
+
+        let mut missing = Statement::<B::Db>::new("SELECT s.criterion, m.value, count(*)");
+        let facts = format!(
+            "{signals_of_v} CROSS JOIN {}",
+            <B::Db as Dialect>::json_array_texts("s.missing_facts", "m")
+        );
+        latest_verdicts(&mut missing, &facts, tenant, &filter);
+        missing.push(" AND s.status = 'UNKNOWN' GROUP BY s.criterion, m.value");
+
+        let mut outcomes = Statement::<B::Db>::new("SELECT v.stage, v.outcome, count(*)");
+        latest_verdicts(&mut outcomes, "", tenant, &filter);
+        outcomes.push(" GROUP BY v.stage, v.outcome");
+
+        let mut conn = self.backend.reader().await?;
+        let mut tx = conn.begin_with(<B::Db as Dialect>::BEGIN_SNAPSHOT).await?;
+        let rows = SignalStatsRows {
+            signals: signals.fetch_all(&mut *tx).await?,
+            missing_facts: missing.fetch_all(&mut *tx).await?,
+            outcomes: outcomes.fetch_all(&mut *tx).await?,
+        };
+        tx.commit().await?;
+        Ok(rows)
     }
 
     async fn commit_qualification(&self, q: NewQualification) -> StorageResult<VerdictRecord> {

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
+use leadqual::auth::Role;
 use leadqual::proto::v1 as pb;
 use pb::qualify_leads_response::Result as ItemResult;
 use pb::{Outcome, Stage};
@@ -24,6 +25,7 @@ backend_tests!(
     many_items_of_a_few_leads_keep_every_update,
     an_item_error_is_the_error_of_the_unary_call,
     a_slow_reader_stops_the_sender,
+    the_stream_runs_in_the_tenant_of_its_key,
 );
 
 /// The item at `i`: valid, except one in ten that is invalid in one of
@@ -496,4 +498,50 @@ async fn wait_for_stall(produced: &AtomicUsize) -> usize {
             "the sender never stopped: {now} items taken"
         );
     }
+}
+
+async fn the_stream_runs_in_the_tenant_of_its_key(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let acme = app.issue_key("acme", &[Role::Scorer]).await;
+    let globex = app.issue_key("globex", &[Role::Reader]).await;
+    let mut acme = app.as_key(&acme.secret);
+    let item = pb::QualifyLeadsRequest {
+        correlation_id: "1".into(),
+        request: Some(qualify_request(
+            "shared-name",
+            Stage::Contact,
+            pb::LeadFacts::default(),
+        )),
+    };
+    let mut results = acme
+        .client
+        .qualify_leads(futures::stream::iter([item]))
+        .await
+        .expect("a scorer may stream")
+        .into_inner();
+    let first = results.message().await.expect("a result").expect("one");
+    assert_eq!(
+        qualified(&first).verdict.as_ref().expect("v").tenant,
+        "acme"
+    );
+    assert!(
+        acme.client
+            .get_lead(pb::GetLeadRequest {
+                lead_id: "shared-name".into()
+            })
+            .await
+            .is_ok()
+    );
+    let mut globex = app.as_key(&globex.secret);
+    assert_eq!(
+        globex
+            .client
+            .get_lead(pb::GetLeadRequest {
+                lead_id: "shared-name".into()
+            })
+            .await
+            .expect_err("another tenant's lead")
+            .code(),
+        Code::NotFound
+    );
 }

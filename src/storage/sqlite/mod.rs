@@ -43,11 +43,17 @@ impl Dialect for Sqlite {
         format!("json_object({pairs})")
     }
 
+    fn json_array_texts(column: &str, alias: &str) -> String {
+        format!("json_each({column}) AS {alias}")
+    }
+
     const TIMESTAMP: &'static str = "";
     const JSON: &'static str = "";
     // Takes the write lock up front, so that what the transaction read stays
     // true until it commits.
     const BEGIN_WRITE: &'static str = "BEGIN IMMEDIATE";
+    // A read transaction in WAL mode reads one snapshot throughout.
+    const BEGIN_SNAPSHOT: &'static str = "BEGIN";
 
     run_with_sqlx!();
 }
