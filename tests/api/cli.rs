@@ -23,6 +23,8 @@ backend_tests!(
     override_and_clear_change_the_effective_outcome,
     errors_are_one_clear_line_with_the_code,
     https_with_a_ca_certificate,
+    preview_shows_what_a_candidate_profile_would_change,
+    stats_count_the_latest_verdicts_in_a_time_range,
 );
 
 /// Runs `leadqual ARGS --server http://127.0.0.1:PORT [--key KEY]`, with
@@ -932,4 +934,139 @@ async fn https_with_a_ca_certificate(backend: Backend) {
     // And plain HTTP is no way around it.
     let plain = format!("http://127.0.0.1:{}", app.port);
     failed(&run_client_at(&plain, Some(&key.secret), &["criteria"], b"", &[]).await);
+}
+
+async fn preview_shows_what_a_candidate_profile_would_change(backend: Backend) {
+    let mut app = spawn_app(backend).await;
+    let admin = app.issue_key("acme", &[Role::Admin]).await;
+    app.use_key(&admin.secret);
+    seed(&mut app, "P-1", Stage::Contact, pb::LeadFacts::default()).await;
+    seed(&mut app, "P-2", Stage::Contact, review_facts()).await;
+    seed(&mut app, "P-3", Stage::Contact, review_facts()).await;
+    let key = Some(admin.secret.as_str());
+    let json = ok(&run_client(&app, key, &["profile", "get", "--json"], b"", &[]).await);
+    let mut candidate: serde_json::Value = serde_json::from_str(&json).expect("JSON");
+    candidate["knockouts"] = serde_json::json!(["CRITERION_DISRESPECTFUL"]);
+    let candidate = candidate.to_string();
+
+    let out = ok(&run_client(
+        &app,
+        key,
+        &["preview", "-", "--sample", "1"],
+        candidate.as_bytes(),
+        &[],
+    )
+    .await);
+    assert!(
+        out.starts_with("3 leads re-evaluated at ") && out.contains(": 2 would change outcome."),
+        "{out}"
+    );
+    assert_eq!(table_row(&out, "QUALIFIED"), ["QUALIFIED", "1", "0", "0"]);
+    assert_eq!(
+        table_row(&out, "NEEDS_REVIEW"),
+        ["NEEDS_REVIEW", "0", "0", "2"]
+    );
+    assert!(
+        out.contains("No criterion would fire more or less often."),
+        "{out}"
+    );
+    assert!(out.contains("Sample of changed leads (1 of 2)"), "{out}");
+    assert_eq!(
+        table_row(&out, "P-2")[..3],
+        [
+            "P-2",
+            "NEEDS_REVIEW (30)",
+            "DISQUALIFIED (30, knockout DISRESPECTFUL)"
+        ]
+    );
+
+    let json = ok(&run_client(
+        &app,
+        key,
+        &["preview", "-", "--json"],
+        candidate.as_bytes(),
+        &[],
+    )
+    .await);
+    let answer: serde_json::Value = serde_json::from_str(&json).expect("JSON");
+    assert_eq!(answer["leads_evaluated"], 3);
+    assert_eq!(answer["leads_changed"], 2);
+    assert_eq!(answer["sample"].as_array().map(Vec::len), Some(2));
+    assert_eq!(
+        answer["sample"][0]["candidate"]["outcome"],
+        "OUTCOME_DISQUALIFIED"
+    );
+    // Nothing was stored: the profile is still the first version.
+    let json = ok(&run_client(&app, key, &["profile", "get", "--json"], b"", &[]).await);
+    let current: serde_json::Value = serde_json::from_str(&json).expect("JSON");
+    assert_eq!(current["knockouts"], serde_json::json!([]));
+
+    let bad = failed(
+        &run_client(
+            &app,
+            key,
+            &["preview", "-"],
+            br#"{"review_threshold": 500}"#,
+            &[],
+        )
+        .await,
+    );
+    assert!(bad.starts_with("error: INVALID_ARGUMENT: "), "{bad}");
+    assert!(bad.contains("\n  - profile.review_threshold: "), "{bad}");
+}
+
+async fn stats_count_the_latest_verdicts_in_a_time_range(backend: Backend) {
+    let mut app = spawn_app(backend).await;
+    let key = app.issue_key("acme", &[Role::Scorer]).await;
+    app.use_key(&key.secret);
+    seed(&mut app, "S-1", Stage::Contact, pb::LeadFacts::default()).await;
+    seed(&mut app, "S-2", Stage::Contact, review_facts()).await;
+    seed(&mut app, "S-3", Stage::Study, review_facts()).await;
+    let secret = Some(key.secret.as_str());
+
+    let out = ok(&run_client(&app, secret, &["stats", "--since", "1h"], b"", &[]).await);
+    assert!(
+        out.starts_with("3 leads counted, over their latest verdict (since "),
+        "{out}"
+    );
+    assert_eq!(
+        table_row(&out, "DISRESPECTFUL")[..5],
+        ["DISRESPECTFUL", "2", "0", "1", "0"]
+    );
+    assert_eq!(
+        table_row(&out, "WITHHOLDS_ANSWERS")[..6],
+        [
+            "WITHHOLDS_ANSWERS",
+            "0",
+            "0",
+            "3",
+            "0",
+            "questions_answered (3), questions_asked (3)"
+        ]
+    );
+    assert_eq!(table_row(&out, "CONTACT"), ["CONTACT", "1", "1", "0"]);
+    assert_eq!(table_row(&out, "STUDY"), ["STUDY", "0", "1", "0"]);
+    assert!(out.contains("No disqualified lead in the range."), "{out}");
+
+    let json = ok(&run_client(
+        &app,
+        secret,
+        &["stats", "--stage", "study", "--json"],
+        b"",
+        &[],
+    )
+    .await);
+    let answer: serde_json::Value = serde_json::from_str(&json).expect("JSON");
+    assert_eq!(answer["leads"], 1);
+    assert_eq!(answer["criteria"].as_array().map(Vec::len), Some(21));
+
+    let later = ok(&run_client(
+        &app,
+        secret,
+        &["stats", "--until", "2020-01-01T00:00:00Z"],
+        b"",
+        &[],
+    )
+    .await);
+    assert!(later.starts_with("0 leads counted"), "{later}");
 }
