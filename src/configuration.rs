@@ -18,6 +18,8 @@ pub enum Command {
     Serve(ServeArgs),
     /// Manage API keys directly in the database (works while the service runs).
     Keys(KeysArgs),
+    #[command(flatten)]
+    Client(crate::cli::ClientCommand),
 }
 
 /// `leadqual keys ...`

@@ -2,6 +2,7 @@
 //! disqualification criteria, stores immutable verdicts and explains them.
 
 pub mod auth;
+pub mod cli;
 pub mod configuration;
 pub mod domain;
 pub mod error;

@@ -1,3 +1,5 @@
+use std::process::ExitCode;
+
 use clap::Parser;
 use leadqual::auth::{Authenticator, CLI_ACTOR};
 use leadqual::configuration::{Cli, Command, KeysArgs, KeysCommand};
@@ -5,7 +7,7 @@ use leadqual::startup::{Application, Settings, TlsFiles, shutdown_signal};
 use leadqual::{storage, telemetry};
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(args) => {
@@ -22,9 +24,11 @@ async fn main() -> anyhow::Result<()> {
             let app = Application::build(&settings).await.inspect_err(|e| {
                 tracing::error!(error = %format!("{e:#}"), "cannot start");
             })?;
-            app.run_until_stopped(shutdown_signal()).await
+            app.run_until_stopped(shutdown_signal()).await?;
+            Ok(ExitCode::SUCCESS)
         }
-        Command::Keys(args) => keys(args).await,
+        Command::Keys(args) => keys(args).await.map(|()| ExitCode::SUCCESS),
+        Command::Client(command) => Ok(leadqual::cli::run(command).await),
     }
 }
 

@@ -6,6 +6,7 @@ mod helpers;
 mod audit;
 mod auth;
 mod bulk;
+mod cli;
 mod criteria_and_health;
 mod failures;
 mod leads;
