@@ -20,6 +20,11 @@ pub enum AppError {
     #[error("{0}")]
     PermissionDenied(String),
     #[error("{0}")]
+    ResourceExhausted(String),
+    /// Temporarily unable to serve; the call can be retried.
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("{0}")]
     Internal(String),
     #[error(transparent)]
     Storage(#[from] StorageError),

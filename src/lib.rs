@@ -13,6 +13,7 @@ pub mod records;
 pub mod startup;
 pub mod storage;
 pub mod telemetry;
+pub mod watch;
 
 /// A call allocates many small strings and buffers (evidence, JSON, HTTP/2
 /// frames); mimalloc serves them with far less locking than glibc's malloc.

@@ -19,6 +19,7 @@ use crate::proto::v1::admin_service_server::AdminServiceServer;
 use crate::proto::v1::lead_qualification_service_server::LeadQualificationServiceServer;
 use crate::qualification::Qualifier;
 use crate::storage::{self, Storage};
+use crate::watch::Watchers;
 
 /// What the service needs to start.
 #[derive(Clone, Debug)]
@@ -102,8 +103,9 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let qualifier = Qualifier::new(self.storage.clone());
+        let (watchers, close_watches) = Watchers::new(self.storage.clone());
         let auth = Arc::new(Authenticator::new(self.storage, self.open_when_keyless));
-        let api = LeadQualificationApi::new(qualifier.clone());
+        let api = LeadQualificationApi::new(qualifier.clone(), watchers);
         let admin = AdminApi::new(qualifier, auth.clone());
         let (health, health_service) = tonic_health::server::health_reporter();
         health
@@ -136,6 +138,9 @@ impl Application {
         let drain = async move {
             shutdown.await;
             tracing::info!("shutting down: draining in-flight calls");
+            // Watches would never drain: they end, and their clients resume
+            // on another replica or after the restart.
+            close_watches.close();
             health_on_shutdown
                 .set_not_serving::<LeadQualificationServiceServer<LeadQualificationApi>>()
                 .await;

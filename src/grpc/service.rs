@@ -1,6 +1,7 @@
 //! The LeadQualificationService handlers: take the caller the guard let in,
 //! validate, call the application, convert back.
 
+use futures::StreamExt;
 use tonic::{Request, Response, Status};
 
 use super::guard::{authenticated, record_lead_id};
@@ -12,17 +13,22 @@ use crate::proto::v1 as pb;
 use crate::proto::v1::lead_qualification_service_server::LeadQualificationService;
 use crate::qualification::{OverrideVerdict, Qualifier};
 use crate::storage::LeadFilter;
+use crate::watch::{WatchVerdicts, Watchers};
 
-/// The gRPC face of [`Qualifier`].
+/// The gRPC face of [`Qualifier`] and of [`Watchers`].
 #[derive(Clone)]
 pub struct LeadQualificationApi {
     qualifier: Qualifier,
+    watchers: Watchers,
 }
 
 impl LeadQualificationApi {
-    /// Serves `qualifier` to callers the guard let in.
-    pub fn new(qualifier: Qualifier) -> Self {
-        Self { qualifier }
+    /// Serves `qualifier` and `watchers` to callers the guard let in.
+    pub fn new(qualifier: Qualifier, watchers: Watchers) -> Self {
+        Self {
+            qualifier,
+            watchers,
+        }
     }
 }
 
@@ -405,7 +411,47 @@ impl LeadQualificationService for LeadQualificationApi {
         &self,
         request: Request<pb::WatchVerdictsRequest>,
     ) -> Result<Response<Self::WatchVerdictsStream>, Status> {
-        authenticated(request)?;
-        Err(Status::unimplemented("WatchVerdicts is not available yet"))
+        let (caller, request) = authenticated(request)?;
+        let mut violations = Vec::new();
+        let outcome = convert::optional_enum(
+            request.outcome,
+            "outcome",
+            convert::outcome_from_wire,
+            &mut violations,
+        );
+        let since_verdict_id = match request.since_verdict_id.as_str() {
+            "" => None,
+            id => uuid::Uuid::try_parse(id)
+                .map_err(|_| {
+                    violations.push(Violation::new(
+                        "since_verdict_id",
+                        "must be a verdict id (a UUID) or empty",
+                    ))
+                })
+                .ok(),
+        };
+        if !violations.is_empty() {
+            return Err(invalid_argument(&violations));
+        }
+        let verdicts = self
+            .watchers
+            .watch(
+                &caller.tenant,
+                WatchVerdicts {
+                    outcome,
+                    since_verdict_id,
+                },
+            )
+            .await?;
+        Ok(Response::new(
+            verdicts
+                .map(|verdict| match verdict {
+                    Ok(v) => Ok(pb::WatchVerdictsResponse {
+                        verdict: Some(convert::verdict_to_wire(&v)),
+                    }),
+                    Err(e) => Err(Status::from(e)),
+                })
+                .boxed(),
+        ))
     }
 }

@@ -37,6 +37,8 @@ impl From<AppError> for Status {
             AppError::Aborted(message) => Status::aborted(message),
             AppError::Unauthenticated(message) => Status::unauthenticated(message),
             AppError::PermissionDenied(message) => Status::permission_denied(message),
+            AppError::ResourceExhausted(message) => Status::resource_exhausted(message),
+            AppError::Unavailable(message) => Status::unavailable(message),
             AppError::Internal(message) => {
                 tracing::error!(error = %message, "internal error");
                 Status::internal("internal error")

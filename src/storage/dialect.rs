@@ -11,6 +11,7 @@ use sqlx::postgres::PgRow;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Arguments, Database, Encode, FromRow, Postgres, Sqlite, Type};
 
+use super::notices::NoticeBus;
 use super::{NewQualification, StorageResult};
 use crate::records::VerdictRecord;
 
@@ -181,6 +182,8 @@ pub trait Backend: Send + Sync + 'static {
         qualification: NewQualification,
     ) -> impl Future<Output = StorageResult<VerdictRecord>> + Send;
 
+    /// Where the backend announces the verdicts it hears of.
+    fn notices(&self) -> &NoticeBus;
     /// See [`Storage::commit_qualifications`].
     fn commit_qualifications(
         &self,

@@ -6,6 +6,7 @@
 
 mod codec;
 mod dialect;
+pub mod notices;
 pub mod postgres;
 mod sql;
 pub mod sqlite;
@@ -14,7 +15,9 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use jiff::Timestamp;
+use tokio::sync::broadcast;
 
+use self::notices::{Notice, NoticesDown};
 use crate::domain::{Facts, Outcome, Stage};
 use crate::records::{
     ApiKeyRecord, AuditEvent, AuditKind, OverrideRecord, ProfileVersion, StoredLead,
@@ -229,6 +232,22 @@ pub trait Storage: Send + Sync + 'static {
         tenant: &str,
         request_id: &str,
     ) -> StorageResult<Option<VerdictRecord>>;
+
+    /// The tenant's verdicts whose id sorts after `after` (exclusive), in id
+    /// order (verdict ids are UUIDv7: time order), of `outcome` only when
+    /// given.
+    async fn verdicts_after(
+        &self,
+        tenant: &str,
+        outcome: Option<Outcome>,
+        after: &str,
+        limit: i64,
+    ) -> StorageResult<Vec<VerdictRecord>>;
+
+    /// A notice of every verdict stored from now on, by this process or, on
+    /// PostgreSQL, by any other sharing the database; refused while such
+    /// notices may be lost.
+    fn verdict_notices(&self) -> Result<broadcast::Receiver<Notice>, NoticesDown>;
 
     /// A lead's verdicts, newest first, with `seq` below `before` (exclusive).
     async fn list_verdicts(

@@ -4,15 +4,18 @@
 //! the engine runs.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::{PgPool, Postgres};
+use tokio::sync::watch;
 
 use super::codec::Prepared;
 use super::dialect::{Backend, Dialect, run_with_sqlx};
+use super::notices::{self, NoticeBus};
 use super::{NewQualification, StorageError, StorageResult};
 use crate::records::VerdictRecord;
 
@@ -45,9 +48,13 @@ impl Dialect for Postgres {
     run_with_sqlx!();
 }
 
-/// A pool of connections to one PostgreSQL database.
+/// A pool of connections to one PostgreSQL database, and a connection of
+/// its own listening for the verdicts every replica stores.
 pub struct PostgresBackend {
     pool: PgPool,
+    notices: Arc<NoticeBus>,
+    /// Dropped with the storage, which ends the listener.
+    _stop_listening: watch::Sender<()>,
 }
 
 impl PostgresBackend {
@@ -65,7 +72,22 @@ impl PostgresBackend {
             .run(&pool)
             .await
             .context("cannot migrate the PostgreSQL database")?;
-        Ok(Self { pool })
+        let listener = notices::postgres_listener(url)
+            .await
+            .context("cannot listen for verdict notifications")?;
+        let notices = NoticeBus::new();
+        let (stop_listening, stop) = watch::channel(());
+        tokio::spawn(notices::run_postgres_listener(
+            url.to_owned(),
+            listener,
+            notices.clone(),
+            stop,
+        ));
+        Ok(Self {
+            pool,
+            notices,
+            _stop_listening: stop_listening,
+        })
     }
 }
 
@@ -81,6 +103,10 @@ impl Backend for PostgresBackend {
         Ok(self.pool.acquire().await?)
     }
 
+    fn notices(&self) -> &NoticeBus {
+        &self.notices
+    }
+
     async fn commit_qualification(&self, q: NewQualification) -> StorageResult<VerdictRecord> {
         let p = Prepared::new(&q);
         let (v, rows) = (&q.verdict, &p.signals);
@@ -94,6 +120,9 @@ impl Backend for PostgresBackend {
         // last line fails the whole statement (a text cast to bigint, in a
         // subquery so that the planner cannot fold it into a constant)
         // rather than keep a verdict the lead does not point to.
+        // The last part, `n`, tells the watchers of every replica of the
+        // verdict, once committed (see `storage::notices`); the final SELECT
+        // reads it because PostgreSQL skips a SELECT no one reads.
         let (stored,): (i64,) = sqlx::query_as(
             "WITH v AS ( \
                  INSERT INTO verdicts (verdict_id, tenant, lead_id, seq, stage, outcome, score, \
@@ -123,11 +152,14 @@ impl Backend for PostgresBackend {
                      $12::timestamptz \
                  FROM v, UNNEST($16::text[], $17::text[], $18::text[], $19::int4[], \
                      $20::bool[], $21::text[], $22::text[], $23::text[]) \
-                     AS t(c, st, ss, w, k, e, r, m)) \
+                     AS t(c, st, ss, w, k, e, r, m)), \
+             n AS (SELECT pg_notify('leadqual_verdicts', \
+                 verdict_id || E'\\t' || $6 || E'\\t' || $2) FROM v) \
              SELECT CASE WHEN (SELECT count(*) FROM v) = (SELECT count(*) FROM l) \
                  THEN (SELECT count(*) FROM v) \
                  ELSE (SELECT ('lead ' || $3 || ' did not take verdict ' || verdict_id)::bigint \
-                     FROM v) END",
+                     FROM v) END \
+             FROM (SELECT count(*) FROM n) AS notified",
         )
         .bind(&v.verdict_id)
         .bind(&v.tenant)
@@ -211,6 +243,8 @@ impl Backend for PostgresBackend {
         // went in (`IN` a hashed set of them: a join of the CTE was planned
         // as a nested loop). The leads of a batch are distinct, so no row is
         // written twice by the statement.
+        // `n` tells the watchers of every replica of each verdict, once
+        // committed, as for one qualification; the first SELECT reads it.
         let inserted: Vec<(String,)> = sqlx::query_as(
             "WITH i AS ( \
                  SELECT * FROM UNNEST($2::text[], $3::text[], $4::int8[], $5::text[], \
@@ -251,8 +285,11 @@ impl Backend for PostgresBackend {
                  FROM UNNEST($16::text[], $17::text[], $18::text[], $19::text[], $20::text[], \
                      $21::text[], $22::int4[], $23::bool[], $24::text[], $25::text[], \
                      $26::text[]) AS t(verdict_id, lead_id, evaluated_at, c, st, ss, w, k, e, r, m) \
-                 WHERE t.verdict_id IN (SELECT verdict_id FROM v)) \
-             SELECT verdict_id FROM v \
+                 WHERE t.verdict_id IN (SELECT verdict_id FROM v)), \
+             n AS (SELECT pg_notify('leadqual_verdicts', \
+                 i.verdict_id || E'\\t' || i.outcome || E'\\t' || $1) \
+                 FROM i WHERE i.verdict_id IN (SELECT verdict_id FROM v)) \
+             SELECT verdict_id FROM v, (SELECT count(*) FROM n) AS notified \
              WHERE (SELECT count(*) FROM v) = (SELECT count(*) FROM l) \
              UNION ALL \
              SELECT (('lead ' || lead_id || ' did not take verdict ' || verdict_id)::bigint)::text \

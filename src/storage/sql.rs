@@ -7,13 +7,16 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use jiff::Timestamp;
 use sqlx::Connection;
+use tokio::sync::broadcast;
 
 use super::codec::{self, LeadViewRow, VerdictRow, decode, decode_doc};
 use super::dialect::{Backend, Dialect, Statement, StoredRow};
+use super::notices::{Notice, NoticesDown};
 use super::{
     AuditFilter, LeadFactsRow, LeadFilter, NewQualification, SignalStatsRows, StatsFilter, Storage,
     StorageError, StorageResult,
 };
+use crate::domain::Outcome;
 use crate::records::{
     ApiKeyRecord, AuditEvent, OverrideRecord, ProfileVersion, StoredLead, StoredLeadView,
     VerdictRecord, roles_to_text,
@@ -488,6 +491,28 @@ impl<B: Backend> Storage for SqlStorage<B> {
         request_id: &str,
     ) -> StorageResult<Option<VerdictRecord>> {
         self.verdict_where(tenant, "request_id", request_id).await
+    }
+
+    async fn verdicts_after(
+        &self,
+        tenant: &str,
+        outcome: Option<Outcome>,
+        after: &str,
+        limit: i64,
+    ) -> StorageResult<Vec<VerdictRecord>> {
+        // A range of the primary key: the verdicts of every tenant stored in
+        // the time since `after` are read, only this tenant's kept.
+        let mut query = Self::select(&self.columns.verdict, "verdicts AS v", tenant);
+        query.push(" AND v.verdict_id > ").bind(after);
+        if let Some(outcome) = outcome {
+            query.push(" AND v.outcome = ").bind(outcome.code());
+        }
+        query.push(" ORDER BY v.verdict_id LIMIT ").bind(limit);
+        self.read_all(query, decode::<VerdictRow, _>).await
+    }
+
+    fn verdict_notices(&self) -> Result<broadcast::Receiver<Notice>, NoticesDown> {
+        self.backend.notices().subscribe()
     }
 
     async fn list_verdicts(

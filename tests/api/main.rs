@@ -18,3 +18,4 @@ mod stats;
 mod tls;
 mod upgrade;
 mod validation;
+mod watch;

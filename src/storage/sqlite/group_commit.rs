@@ -14,6 +14,7 @@ use crate::domain::Criterion;
 use crate::records::VerdictRecord;
 use crate::storage::codec::{Prepared, SignalRow};
 use crate::storage::dialect::Dialect;
+use crate::storage::notices::{NoticeBus, VerdictNotice};
 use crate::storage::{NewQualification, StorageError, StorageResult};
 
 /// Qualifications waiting for the group commit, and who to tell: one from
@@ -31,7 +32,10 @@ const MAX_GROUP: usize = 128;
 /// Starts the committer on a thread of its own: it waits on the writer's
 /// worker thread several times per group, and there it resumes at once
 /// instead of queueing behind request tasks on the shared runtime.
-pub fn start(writer: Arc<Connections>) -> anyhow::Result<mpsc::Sender<CommitJob>> {
+pub fn start(
+    writer: Arc<Connections>,
+    notices: Arc<NoticeBus>,
+) -> anyhow::Result<mpsc::Sender<CommitJob>> {
     let (commits, jobs) = mpsc::channel(4 * MAX_GROUP);
     let committer = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -39,7 +43,7 @@ pub fn start(writer: Arc<Connections>) -> anyhow::Result<mpsc::Sender<CommitJob>
         .context("cannot start the SQLite committer's runtime")?;
     std::thread::Builder::new()
         .name("leadqual-commit".into())
-        .spawn(move || committer.block_on(group_committer(writer, jobs)))
+        .spawn(move || committer.block_on(group_committer(writer, jobs, notices)))
         .context("cannot start the SQLite committer thread")?;
     Ok(commits)
 }
@@ -48,7 +52,11 @@ pub fn start(writer: Arc<Connections>) -> anyhow::Result<mpsc::Sender<CommitJob>
 /// being synced are written together in one transaction (one fsync). Every
 /// caller is answered only after the commit; if the commit fails, all of the
 /// group fail and nothing of it is stored.
-async fn group_committer(writer: Arc<Connections>, mut jobs: mpsc::Receiver<CommitJob>) {
+async fn group_committer(
+    writer: Arc<Connections>,
+    mut jobs: mpsc::Receiver<CommitJob>,
+    notices: Arc<NoticeBus>,
+) {
     let mut group: Vec<CommitJob> = Vec::new();
     while let Some(first) = jobs.recv().await {
         let mut size = first.qualifications.len();
@@ -62,6 +70,12 @@ async fn group_committer(writer: Arc<Connections>, mut jobs: mpsc::Receiver<Comm
             group.iter().flat_map(|job| &job.qualifications).collect();
         match commit_group(&writer, &all).await {
             Ok(results) => {
+                let committed = all
+                    .iter()
+                    .zip(&results)
+                    .filter(|(_, result)| result.is_ok())
+                    .map(|(q, _)| &q.verdict);
+                announce_committed(&notices, committed);
                 let mut results = results.into_iter();
                 for job in group.drain(..) {
                     let answers = job
@@ -83,6 +97,18 @@ async fn group_committer(writer: Arc<Connections>, mut jobs: mpsc::Receiver<Comm
                 }
             }
         }
+    }
+}
+
+/// Tells the watchers of the verdicts a group committed, before their callers
+/// hear of them.
+fn announce_committed<'a>(notices: &NoticeBus, verdicts: impl Iterator<Item = &'a VerdictRecord>) {
+    for v in verdicts {
+        notices.publish(VerdictNotice {
+            tenant: v.tenant.clone(),
+            verdict_id: v.verdict_id.clone(),
+            outcome: v.evaluation.outcome,
+        });
     }
 }
 

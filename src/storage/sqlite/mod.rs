@@ -19,6 +19,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use self::connections::{Connections, Lease};
 use self::group_commit::CommitJob;
 use super::dialect::{Backend, Dialect, run_with_sqlx};
+use super::notices::NoticeBus;
 use super::{NewQualification, StorageError, StorageResult};
 use crate::records::VerdictRecord;
 
@@ -63,6 +64,8 @@ pub struct SqliteBackend {
     reader: Arc<Connections>,
     writer: Arc<Connections>,
     commits: mpsc::Sender<CommitJob>,
+    /// Fed by the group committer: one process writes the file.
+    notices: Arc<NoticeBus>,
     /// Dropped with the storage, which ends the checkpointer.
     _stop_checkpoints: watch::Sender<()>,
 }
@@ -105,7 +108,8 @@ impl SqliteBackend {
                 .await
                 .with_context(|| open("readers"))?
         };
-        let commits = group_commit::start(writer.clone())?;
+        let notices = NoticeBus::new();
+        let commits = group_commit::start(writer.clone(), notices.clone())?;
         let (stop_checkpoints, stopped) = watch::channel(());
         if !in_memory {
             let connection = SqliteConnection::connect_with(&options)
@@ -117,6 +121,7 @@ impl SqliteBackend {
             reader,
             writer,
             commits,
+            notices,
             _stop_checkpoints: stop_checkpoints,
         })
     }
@@ -157,5 +162,9 @@ impl Backend for SqliteBackend {
             .await
             .map_err(|_| stopped("stopped"))?;
         outcome.await.map_err(|_| stopped("stopped mid-commit"))?
+    }
+
+    fn notices(&self) -> &NoticeBus {
+        &self.notices
     }
 }
