@@ -59,6 +59,12 @@ pub trait Dialect: Database {
     /// Starts a transaction that only reads, every statement of it from the
     /// same snapshot.
     const BEGIN_SNAPSHOT: &'static str;
+    /// Around a bound JSON array of texts, a subquery of its elements:
+    /// `x IN (OPEN ? CLOSE)`. One value however many texts, and a plan that
+    /// probes the index per element, where a long `IN (?, ?, …)` list was
+    /// planned on PostgreSQL as a scan of the whole table.
+    const JSON_TEXTS_OPEN: &'static str;
+    const JSON_TEXTS_CLOSE: &'static str;
 
     /// Adds `value` to `args`.
     fn bind<'q>(args: &mut Self::Arguments<'q>, value: impl Bind<'q>) -> Result<(), BoxDynError>;

@@ -44,6 +44,8 @@ impl Dialect for Postgres {
     const JSON: &'static str = "::jsonb";
     const BEGIN_WRITE: &'static str = "BEGIN";
     const BEGIN_SNAPSHOT: &'static str = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
+    const JSON_TEXTS_OPEN: &'static str = "SELECT jsonb_array_elements_text(";
+    const JSON_TEXTS_CLOSE: &'static str = "::jsonb)";
 
     run_with_sqlx!();
 }

@@ -249,6 +249,11 @@ fn latest_verdicts<'q, DB: Dialect>(
     }
 }
 
+/// Texts as a JSON array, to bind as one value.
+fn json_array(texts: &[&str]) -> StorageResult<String> {
+    serde_json::to_string(texts).map_err(|e| StorageError::Unavailable(e.into()))
+}
+
 /// The insert of an audit event, for the transaction of what it records.
 fn insert_audit<'a, DB: Dialect>(e: &'a AuditEvent) -> Statement<'a, DB> {
     let mut query = Statement::new(
@@ -317,23 +322,22 @@ impl<B: Backend> Storage for SqlStorage<B> {
         }
         // Two reads whatever the number of items: the leads, and the
         // verdicts already stored under the request ids.
+        let (open, close) = (
+            <B::Db as Dialect>::JSON_TEXTS_OPEN,
+            <B::Db as Dialect>::JSON_TEXTS_CLOSE,
+        );
+        let lead_ids: Vec<&str> = items.iter().map(|(lead_id, _)| *lead_id).collect();
         let mut query = Self::select(&self.columns.lead, "leads", tenant);
-        query.push(" AND lead_id IN (");
-        for (i, (lead_id, _)) in items.iter().enumerate() {
-            query.push(if i == 0 { "" } else { ", " }).bind(*lead_id);
-        }
-        query.push(")");
+        query.push(" AND lead_id IN (").push(open);
+        query.bind(json_array(&lead_ids)?).push(close).push(")");
         let leads: Vec<StoredLead> = self.read_all(query, decode_doc).await?;
         let request_ids: Vec<&str> = items.iter().filter_map(|(_, r)| *r).collect();
         let replays: Vec<VerdictRecord> = if request_ids.is_empty() {
             Vec::new()
         } else {
             let mut query = Self::select(&self.columns.verdict, "verdicts AS v", tenant);
-            query.push(" AND v.request_id IN (");
-            for (i, request_id) in request_ids.iter().enumerate() {
-                query.push(if i == 0 { "" } else { ", " }).bind(*request_id);
-            }
-            query.push(")");
+            query.push(" AND v.request_id IN (").push(open);
+            query.bind(json_array(&request_ids)?).push(close).push(")");
             self.read_all(query, decode::<VerdictRow, _>).await?
         };
         let leads: HashMap<String, StoredLead> = leads

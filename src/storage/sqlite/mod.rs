@@ -55,6 +55,8 @@ impl Dialect for Sqlite {
     const BEGIN_WRITE: &'static str = "BEGIN IMMEDIATE";
     // A read transaction in WAL mode reads one snapshot throughout.
     const BEGIN_SNAPSHOT: &'static str = "BEGIN";
+    const JSON_TEXTS_OPEN: &'static str = "SELECT value FROM json_each(";
+    const JSON_TEXTS_CLOSE: &'static str = ")";
 
     run_with_sqlx!();
 }
