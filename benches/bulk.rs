@@ -108,22 +108,20 @@ struct Measured {
     leads: usize,
 }
 
-/// Removes every lead, verdict and signal.
-async fn empty(url: &str) -> anyhow::Result<()> {
-    let statements = [
-        "DELETE FROM signals",
-        "DELETE FROM verdicts",
-        "DELETE FROM leads",
-    ];
+/// Removes the leads `lead_filter` selects (SQL on `lead_id`), with their
+/// verdicts and signals; then reclaims the space.
+async fn delete_leads(url: &str, lead_filter: &str) -> anyhow::Result<()> {
+    let statements = ["signals", "verdicts", "leads"]
+        .map(|table| format!("DELETE FROM {table} WHERE {lead_filter}"));
     if url.starts_with("postgres") {
         let mut conn = PgConnection::connect(url).await?;
-        for sql in statements {
+        for sql in &statements {
             sqlx::query(sql).execute(&mut conn).await?;
         }
         sqlx::query("VACUUM ANALYZE").execute(&mut conn).await?;
     } else {
         let mut conn = SqliteConnection::connect(url).await?;
-        for sql in statements {
+        for sql in &statements {
             sqlx::query(sql).execute(&mut conn).await?;
         }
         sqlx::query("VACUUM").execute(&mut conn).await?;
@@ -158,7 +156,7 @@ async fn measure(
     let floor = rows.write(floor_url, |_| true).await?;
     // The same without the CLEAR and NOT_APPLICABLE signal rows: what
     // storing only the fired and unknown ones would save.
-    empty(floor_url).await?;
+    delete_leads(floor_url, "true").await?;
     let sparse_rows = |r: &SignalRow| r.5 == "FIRED" || r.5 == "UNKNOWN";
     let sparse = rows.write(floor_url, sparse_rows).await?;
     let kept = rows
@@ -202,7 +200,7 @@ async fn stream_leads(url: &str, leads: usize) -> anyhow::Result<Duration> {
     let _ = stop.send(());
     server.await?.context("the server failed")?;
     let db = url.to_owned();
-    remove_warm_up(&db).await?;
+    delete_leads(&db, "lead_id LIKE 'warm-%'").await?;
     Ok(measured)
 }
 
@@ -256,26 +254,6 @@ fn item(prefix: &str, i: usize) -> pb::QualifyLeadsRequest {
             validate_only: false,
         }),
     }
-}
-
-async fn remove_warm_up(url: &str) -> anyhow::Result<()> {
-    let statements = [
-        "DELETE FROM signals WHERE lead_id LIKE 'warm-%'",
-        "DELETE FROM verdicts WHERE lead_id LIKE 'warm-%'",
-        "DELETE FROM leads WHERE lead_id LIKE 'warm-%'",
-    ];
-    if url.starts_with("postgres") {
-        let mut conn = PgConnection::connect(url).await?;
-        for sql in statements {
-            sqlx::query(sql).execute(&mut conn).await?;
-        }
-    } else {
-        let mut conn = SqliteConnection::connect(url).await?;
-        for sql in statements {
-            sqlx::query(sql).execute(&mut conn).await?;
-        }
-    }
-    Ok(())
 }
 
 /// Every stored row of the three tables, as text (and numbers), in the
