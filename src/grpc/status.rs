@@ -8,17 +8,61 @@ use crate::domain::Violation;
 use crate::error::AppError;
 use crate::storage::StorageError;
 
-/// `INVALID_ARGUMENT` naming every bad field.
+/// Most field violations an error carries (a QualifyLead with every fact
+/// wrong has 27); the rest are counted in one more. An error's size must not
+/// grow with the request's: at most 32 × 260 characters of details, under
+/// the 16 KiB of trailers a default gRPC client accepts once base64-encoded.
+const MAX_VIOLATIONS: usize = 32;
+
+/// Longest field name carried, in characters.
+const MAX_FIELD_CHARS: usize = 100;
+
+/// Longest description carried, in characters.
+const MAX_DESCRIPTION_CHARS: usize = 160;
+
+/// Violations named in the status message; the details carry the rest.
+const VIOLATIONS_IN_MESSAGE: usize = 3;
+
+/// `INVALID_ARGUMENT` naming the bad fields: the first [`MAX_VIOLATIONS`]
+/// of them, each bounded, and how many more there were.
 pub fn invalid_argument(violations: &[Violation]) -> Status {
-    let summary = violations
+    let bounded = |text: &str, limit: usize| match text.char_indices().nth(limit) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text.to_owned(),
+    };
+    let mut carried: Vec<(String, String)> = violations
         .iter()
-        .map(|v| format!("{}: {}", v.field, v.description))
+        .take(MAX_VIOLATIONS)
+        .map(|v| {
+            (
+                bounded(&v.field, MAX_FIELD_CHARS),
+                bounded(&v.description, MAX_DESCRIPTION_CHARS),
+            )
+        })
+        .collect();
+    let more = violations.len().saturating_sub(MAX_VIOLATIONS);
+    if more > 0 {
+        carried.push((
+            "request".to_owned(),
+            format!("{more} more violations not listed; fix the ones above and retry"),
+        ));
+    }
+    let mut summary = carried
+        .iter()
+        .take(VIOLATIONS_IN_MESSAGE)
+        .map(|(field, description)| format!("{field}: {description}"))
         .collect::<Vec<_>>()
         .join("; ");
+    if violations.len() > VIOLATIONS_IN_MESSAGE {
+        summary.push_str(&format!(
+            " (and {} more)",
+            violations.len() - VIOLATIONS_IN_MESSAGE
+        ));
+    }
     let details = ErrorDetails::with_bad_request(
-        violations
-            .iter()
-            .map(|v| FieldViolation::new(v.field.clone(), v.description.clone()))
+        carried
+            .into_iter()
+            .map(|(field, description)| FieldViolation::new(field, description))
             .collect::<Vec<_>>(),
     );
     Status::with_error_details(
@@ -56,5 +100,58 @@ impl From<AppError> for Status {
                 Status::aborted(format!("{other}; retry the call"))
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tonic_types::StatusExt;
+
+    use super::*;
+
+    #[test]
+    fn an_error_carries_a_bounded_number_of_bounded_violations() {
+        let many: Vec<Violation> = (0..100_000)
+            .map(|i| Violation::new(format!("profile.weights[{i}].criterion"), "x".repeat(5_000)))
+            .collect();
+        let status = invalid_argument(&many);
+        let details = status.get_details_bad_request().expect("a BadRequest");
+        assert_eq!(details.field_violations.len(), MAX_VIOLATIONS + 1);
+        assert!(
+            details.field_violations[MAX_VIOLATIONS]
+                .description
+                .starts_with("99968 more violations")
+        );
+        assert!(
+            details.field_violations[..MAX_VIOLATIONS].iter().all(|v| v
+                .description
+                .chars()
+                .count()
+                == MAX_DESCRIPTION_CHARS + 1)
+        );
+        // Under a default client's 16 KiB of trailers once base64-encoded.
+        assert!(
+            status.details().len() < 12_000,
+            "{}",
+            status.details().len()
+        );
+        assert!(status.message().len() < 1_200, "{}", status.message().len());
+        assert!(status.message().ends_with("(and 99997 more)"));
+    }
+
+    #[test]
+    fn a_few_violations_are_all_carried_as_they_are() {
+        let status = invalid_argument(&[
+            Violation::new("lead_id", "must not be empty"),
+            Violation::new("stage", "required on a lead's first qualification"),
+        ]);
+        assert_eq!(
+            status.message(),
+            "invalid request: lead_id: must not be empty; stage: required on a lead's first \
+             qualification"
+        );
+        let details = status.get_details_bad_request().expect("a BadRequest");
+        assert_eq!(details.field_violations.len(), 2);
+        assert_eq!(details.field_violations[1].field, "stage");
     }
 }

@@ -2,6 +2,7 @@
 //! a BadRequest violation naming it, and nothing is stored.
 
 use leadqual::proto::v1 as pb;
+use tonic_types::StatusExt;
 
 use crate::backend_tests;
 use crate::helpers::{Backend, TestApp, assert_bad_fields, qualify_request, spawn_app};
@@ -11,6 +12,7 @@ backend_tests!(
     merged_facts_where_a_part_exceeds_its_whole_are_rejected,
     reads_name_every_bad_field,
     update_profile_names_every_bad_field_and_stores_nothing,
+    an_error_stays_small_however_many_fields_are_bad,
 );
 
 async fn assert_nothing_stored(app: &mut TestApp) {
@@ -317,5 +319,50 @@ async fn update_profile_names_every_bad_field_and_stores_nothing(backend: Backen
         .await
         .expect_err("review above disqualify");
     assert_bad_fields(&status, &["profile.review_threshold"]);
+    assert_nothing_stored(&mut app).await;
+}
+
+async fn an_error_stays_small_however_many_fields_are_bad(backend: Backend) {
+    let mut app = spawn_app(backend).await;
+    // 2,000 weights of one criterion: 1,999 duplicates, each a violation,
+    // in a request of a few kilobytes.
+    let weights = vec![
+        pb::CriterionWeight {
+            criterion: pb::Criterion::MagicWand as i32,
+            weight: 10,
+        };
+        2_000
+    ];
+    let status = app
+        .client
+        .update_profile(pb::UpdateProfileRequest {
+            profile: Some(pb::Profile {
+                weights,
+                ..Default::default()
+            }),
+            expected_version: None,
+        })
+        .await
+        .expect_err("duplicates are rejected");
+    assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
+    let details = status.get_details_bad_request().expect("a BadRequest");
+    assert_eq!(details.field_violations.len(), 33, "32 listed and a count");
+    assert_eq!(
+        details.field_violations[0].field,
+        "profile.weights[1].criterion"
+    );
+    assert!(
+        details.field_violations[32]
+            .description
+            .starts_with("1967 more violations"),
+        "{:?}",
+        details.field_violations[32]
+    );
+    assert!(
+        status.details().len() < 12_000,
+        "{}",
+        status.details().len()
+    );
+    assert!(status.message().len() < 1_200, "{}", status.message());
     assert_nothing_stored(&mut app).await;
 }
