@@ -2,6 +2,8 @@
 //! here field by field, so the application only ever sees valid values;
 //! every bad field becomes one violation naming it.
 
+use std::collections::HashSet;
+
 use jiff::Timestamp;
 
 use crate::auth::Role;
@@ -253,11 +255,33 @@ pub fn facts(p: pb::LeadFacts, prefix: &str, v: &mut Vec<Violation>) -> Facts {
     }
 }
 
+/// Most entries of a profile's list of labels or countries.
+pub const MAX_LIST_ENTRIES: usize = 256;
+
+/// Most entries of a profile's list of criteria (weights, knockouts): each
+/// criterion once, with room for a few repeats to be reported.
+pub const MAX_CRITERIA_ENTRIES: usize = 64;
+
+/// `values`, unless there are more than `max` of them: then a violation of
+/// `field`, and none of them is looked at.
+fn bounded<T>(values: Vec<T>, max: usize, field: &str, v: &mut Vec<Violation>) -> Vec<T> {
+    if values.len() > max {
+        v.push(Violation::new(
+            field,
+            format!("at most {max} entries, got {}", values.len()),
+        ));
+        return Vec::new();
+    }
+    values
+}
+
 fn labels(values: Vec<String>, field: &str, v: &mut Vec<Violation>) -> Vec<String> {
+    let values = bounded(values, MAX_LIST_ENTRIES, field, v);
+    let mut seen = HashSet::with_capacity(values.len());
     let mut out: Vec<String> = Vec::with_capacity(values.len());
     for (i, value) in values.into_iter().enumerate() {
         if let Some(l) = label(Some(value), &format!("{field}[{i}]"), v)
-            && !out.iter().any(|o| o.eq_ignore_ascii_case(&l))
+            && seen.insert(l.to_ascii_lowercase())
         {
             out.push(l);
         }
@@ -311,6 +335,7 @@ pub fn profile(p: pb::Profile, v: &mut Vec<Violation>) -> Profile {
 
 /// The served countries as ISO codes, without duplicates.
 fn countries(values: Vec<String>, v: &mut Vec<Violation>) -> Vec<String> {
+    let values = bounded(values, MAX_LIST_ENTRIES, "profile.countries", v);
     let mut countries = Vec::new();
     for (i, c) in values.into_iter().enumerate() {
         if let Some(code) = country(Some(c), &format!("profile.countries[{i}]"), v)
@@ -390,6 +415,7 @@ fn weights(
     mut weights: Weights,
     v: &mut Vec<Violation>,
 ) -> Weights {
+    let listed = bounded(listed, MAX_CRITERIA_ENTRIES, "profile.weights", v);
     let mut seen = Vec::new();
     for (i, w) in listed.into_iter().enumerate() {
         let Some(criterion) = Criterion::from_number(w.criterion) else {
@@ -421,6 +447,7 @@ fn weights(
 
 /// The knockout criteria, sorted and without duplicates.
 fn knockouts(numbers: Vec<i32>, v: &mut Vec<Violation>) -> Vec<Criterion> {
+    let numbers = bounded(numbers, MAX_CRITERIA_ENTRIES, "profile.knockouts", v);
     let mut knockouts = Vec::new();
     for (i, k) in numbers.into_iter().enumerate() {
         match Criterion::from_number(k) {

@@ -13,6 +13,7 @@ backend_tests!(
     reads_name_every_bad_field,
     update_profile_names_every_bad_field_and_stores_nothing,
     an_error_stays_small_however_many_fields_are_bad,
+    long_profile_lists_are_refused_whole,
 );
 
 async fn assert_nothing_stored(app: &mut TestApp) {
@@ -324,37 +325,27 @@ async fn update_profile_names_every_bad_field_and_stores_nothing(backend: Backen
 
 async fn an_error_stays_small_however_many_fields_are_bad(backend: Backend) {
     let mut app = spawn_app(backend).await;
-    // 2,000 weights of one criterion: 1,999 duplicates, each a violation,
-    // in a request of a few kilobytes.
-    let weights = vec![
-        pb::CriterionWeight {
-            criterion: pb::Criterion::MagicWand as i32,
-            weight: 10,
-        };
-        2_000
-    ];
+    // 256 countries (the most a profile may list), each a violation whose
+    // description quotes the value sent.
     let status = app
         .client
         .update_profile(pb::UpdateProfileRequest {
             profile: Some(pb::Profile {
-                weights,
+                countries: (0..256).map(|i| format!("Germany-{i:0>40}")).collect(),
                 ..Default::default()
             }),
             expected_version: None,
         })
         .await
-        .expect_err("duplicates are rejected");
+        .expect_err("not country codes");
     assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
     let details = status.get_details_bad_request().expect("a BadRequest");
     assert_eq!(details.field_violations.len(), 33, "32 listed and a count");
-    assert_eq!(
-        details.field_violations[0].field,
-        "profile.weights[1].criterion"
-    );
+    assert_eq!(details.field_violations[0].field, "profile.countries[0]");
     assert!(
         details.field_violations[32]
             .description
-            .starts_with("1967 more violations"),
+            .starts_with("224 more violations"),
         "{:?}",
         details.field_violations[32]
     );
@@ -365,4 +356,51 @@ async fn an_error_stays_small_however_many_fields_are_bad(backend: Backend) {
     );
     assert!(status.message().len() < 1_200, "{}", status.message());
     assert_nothing_stored(&mut app).await;
+}
+
+async fn long_profile_lists_are_refused_whole(backend: Backend) {
+    let mut app = spawn_app(backend).await;
+    // 100,000 labels (~800 KB): refused as one violation, not looked at one
+    // by one, and nothing stored.
+    let status = app
+        .client
+        .update_profile(pb::UpdateProfileRequest {
+            profile: Some(pb::Profile {
+                target_verticals: (0..100_000).map(|i| format!("v{i}")).collect(),
+                countries: vec!["DE".into(); 300],
+                knockouts: vec![pb::Criterion::MagicWand as i32; 65],
+                ..Default::default()
+            }),
+            expected_version: None,
+        })
+        .await
+        .expect_err("too many entries");
+    assert_bad_fields(
+        &status,
+        &[
+            "profile.target_verticals",
+            "profile.countries",
+            "profile.knockouts",
+        ],
+    );
+    assert!(status.message().contains("at most 256 entries, got 100000"));
+    assert_nothing_stored(&mut app).await;
+    // At the bound, duplicates (in any case) are kept once.
+    let stored = app
+        .client
+        .update_profile(pb::UpdateProfileRequest {
+            profile: Some(pb::Profile {
+                target_verticals: (0..256)
+                    .map(|i| if i % 2 == 0 { "SaaS" } else { "saas" }.to_owned())
+                    .collect(),
+                ..Default::default()
+            }),
+            expected_version: None,
+        })
+        .await
+        .expect("256 entries are fine")
+        .into_inner()
+        .profile
+        .expect("a profile");
+    assert_eq!(stored.target_verticals, vec!["SaaS".to_owned()]);
 }
