@@ -328,11 +328,7 @@ fn correlation_id_problem(id: &str) -> Option<String> {
 }
 
 fn answer(qualified: Qualified) -> ItemResult {
-    ItemResult::Qualified(pb::QualifyLeadResponse {
-        merged_facts: Some(convert::facts_to_wire(&qualified.verdict.facts)),
-        verdict: Some(convert::verdict_to_wire(&qualified.verdict)),
-        replayed: qualified.replayed,
-    })
+    ItemResult::Qualified(convert::qualified_to_wire(&qualified))
 }
 
 /// The status a unary call would have ended with, as a message: its code,

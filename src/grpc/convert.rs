@@ -15,8 +15,8 @@ use crate::domain::{
 };
 use crate::proto::v1 as pb;
 use crate::qualification::{
-    DEFAULT_PREVIEW_SAMPLE, LeadView, MAX_PREVIEW_SAMPLE, OverrideVerdict, Preview, QualifyLead,
-    SignalStats,
+    DEFAULT_PREVIEW_SAMPLE, LeadView, MAX_PREVIEW_SAMPLE, OverrideVerdict, Preview, Qualified,
+    QualifyLead, SignalStats,
 };
 use crate::records::{
     ApiKeyRecord, AuditEvent, AuditKind, OverrideRecord, ProfileVersion, VerdictRecord,
@@ -862,6 +862,16 @@ pub fn profile_to_wire(pv: &ProfileVersion) -> pb::Profile {
         knockouts: p.knockouts.iter().map(|c| c.number()).collect(),
         review_threshold: Some(p.review_threshold),
         disqualify_threshold: Some(p.disqualify_threshold),
+    }
+}
+
+/// A qualification as QualifyLead answers it, alone or as an item of
+/// QualifyLeads.
+pub fn qualified_to_wire(qualified: &Qualified) -> pb::QualifyLeadResponse {
+    pb::QualifyLeadResponse {
+        merged_facts: Some(facts_to_wire(&qualified.verdict.facts)),
+        verdict: Some(verdict_to_wire(&qualified.verdict)),
+        replayed: qualified.replayed,
     }
 }
 

@@ -47,11 +47,7 @@ impl LeadQualificationService for LeadQualificationApi {
         span.record("outcome", qualified.verdict.evaluation.outcome.code());
         span.record("score", qualified.verdict.evaluation.score);
         span.record("replayed", qualified.replayed);
-        Ok(Response::new(pb::QualifyLeadResponse {
-            merged_facts: Some(convert::facts_to_wire(&qualified.verdict.facts)),
-            verdict: Some(convert::verdict_to_wire(&qualified.verdict)),
-            replayed: qualified.replayed,
-        }))
+        Ok(Response::new(convert::qualified_to_wire(&qualified)))
     }
 
     async fn get_lead(
