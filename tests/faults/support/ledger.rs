@@ -193,6 +193,8 @@ pub async fn retry_unary(client: &Client, calls: &[Call]) -> (Vec<Call>, Retried
                         let transient = matches!(
                             again.outcome,
                             Outcome::Failed(Code::Aborted | Code::Unavailable)
+                                | Outcome::Refused
+                                | Outcome::Broken(_)
                         );
                         if !transient || attempt == 20 {
                             break again;

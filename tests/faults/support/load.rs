@@ -124,12 +124,53 @@ pub fn request(lead: &str, request_id: &str, step: usize) -> pb::QualifyLeadRequ
 pub enum Outcome {
     /// OK, with this verdict id.
     Acked { verdict_id: String, replayed: bool },
-    /// Failed with this code.
+    /// The server answered with this code.
     Failed(Code),
+    /// It never reached the service, by the protocol's own account: the
+    /// connection was refused, HTTP/2 refused the stream (a GOAWAY from the
+    /// server whose last stream id is below it, or REFUSED_STREAM), or the
+    /// connection closed before the request was sent on it.
+    Refused,
+    /// The connection broke during the call (tonic's code for it): the
+    /// server may or may not have processed it.
+    Broken(Code),
     /// No answer within the client's patience.
     Hung,
     /// Sent on a stream that ended before its answer came.
     Unanswered,
+}
+
+impl Outcome {
+    /// What a failed call tells: the server's answer, a refusal, or a
+    /// broken connection.
+    pub fn of(status: &tonic::Status) -> Outcome {
+        let mut source = std::error::Error::source(status);
+        if source.is_none() {
+            return Outcome::Failed(status.code());
+        }
+        while let Some(error) = source {
+            if let Some(h2) = error.downcast_ref::<h2::Error>() {
+                let refused = (h2.is_go_away() && h2.is_remote())
+                    || h2.reason() == Some(h2::Reason::REFUSED_STREAM);
+                if refused {
+                    return Outcome::Refused;
+                }
+            }
+            if error
+                .downcast_ref::<hyper::Error>()
+                .is_some_and(hyper::Error::is_canceled)
+            {
+                return Outcome::Refused;
+            }
+            if let Some(io) = error.downcast_ref::<std::io::Error>()
+                && io.kind() == std::io::ErrorKind::ConnectionRefused
+            {
+                return Outcome::Refused;
+            }
+            source = error.source();
+        }
+        Outcome::Broken(status.code())
+    }
 }
 
 impl Outcome {
@@ -148,6 +189,8 @@ pub struct Call {
     pub started: Instant,
     pub ended: Instant,
     pub outcome: Outcome,
+    /// The status message of a failure.
+    pub detail: String,
 }
 
 impl Call {
@@ -164,9 +207,13 @@ pub async fn qualify(
     patience: Duration,
 ) -> Call {
     let started = Instant::now();
+    let mut detail = String::new();
     let outcome = match tokio::time::timeout(patience, client.qualify_lead(request.clone())).await {
         Err(_) => Outcome::Hung,
-        Ok(Err(status)) => Outcome::Failed(status.code()),
+        Ok(Err(status)) => {
+            detail = status.message().to_owned();
+            Outcome::of(&status)
+        }
         Ok(Ok(response)) => {
             let response = response.into_inner();
             let verdict = response.verdict.expect("a verdict");
@@ -185,6 +232,7 @@ pub async fn qualify(
         started,
         ended: Instant::now(),
         outcome,
+        detail,
     }
 }
 
@@ -320,6 +368,7 @@ impl BulkLoad {
                             started: now,
                             ended: now,
                             outcome: Outcome::Unanswered,
+                            detail: String::new(),
                         });
                         if tx.send(item).await.is_err() || stop.load(Ordering::SeqCst) {
                             return;
@@ -350,7 +399,7 @@ impl BulkLoad {
                             replayed: q.replayed,
                         },
                         Some(pb::qualify_leads_response::Result::Error(e)) => {
-                            Outcome::Failed(Code::from_i32(e.code))
+                            Outcome::Failed(Code::from(e.code))
                         }
                         None => panic!("a result without a result"),
                     };
@@ -390,12 +439,15 @@ impl BulkLoad {
 
     /// Waits up to `timeout` for the stream to end; every item and how the
     /// stream ended.
-    pub async fn finish(self, timeout: Duration) -> (Vec<Call>, Result<(), tonic::Status>) {
-        let ended = match tokio::time::timeout(timeout, self.reader).await {
+    pub async fn finish(mut self, timeout: Duration) -> (Vec<Call>, Result<(), tonic::Status>) {
+        let ended = match tokio::time::timeout(timeout, &mut self.reader).await {
             Ok(joined) => joined.expect("the stream reader does not panic"),
-            Err(_) => Err(tonic::Status::deadline_exceeded(format!(
-                "the stream did not end within {timeout:?}"
-            ))),
+            Err(_) => {
+                self.reader.abort();
+                Err(tonic::Status::deadline_exceeded(format!(
+                    "the stream did not end within {timeout:?}"
+                )))
+            }
         };
         self.stop.store(true, Ordering::SeqCst);
         self.feeder.abort();
