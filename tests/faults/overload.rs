@@ -227,10 +227,15 @@ async fn calls_on_one_lead_wait_their_turn() {
     checks.expect(aborted == 0, || {
         format!("calls on one lead must wait, not abort: {aborted} ABORTED")
     });
-    checks.expect(tally.other.is_empty(), || {
+    let otherwise: Vec<&Outcome> = tally
+        .other
+        .iter()
+        .filter(|o| **o != Outcome::Failed(Code::Aborted))
+        .collect();
+    checks.expect(otherwise.is_empty(), || {
         format!(
             "calls must succeed or be shed: {:?}",
-            &tally.other[..tally.other.len().min(20)]
+            &otherwise[..otherwise.len().min(20)]
         )
     });
     checks.expect(tally.ok as usize * 10 >= CALLS * 9, || {
