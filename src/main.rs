@@ -3,6 +3,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use leadqual::auth::{Authenticator, CLI_ACTOR};
 use leadqual::configuration::{Cli, Command, KeysArgs, KeysCommand};
+use leadqual::grpc::{Limits, RateLimit};
 use leadqual::startup::{Application, Settings, TlsFiles, shutdown_signal};
 use leadqual::{storage, telemetry};
 
@@ -20,6 +21,15 @@ async fn main() -> anyhow::Result<ExitCode> {
                     (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
                     _ => None,
                 },
+                limits: Limits {
+                    max_concurrent_calls: args.max_concurrent_calls as usize,
+                    max_watches: args.max_watches as usize,
+                    rate_limit: RateLimit::new(args.rate_limit, args.rate_limit_burst),
+                    default_deadline: args.default_deadline,
+                    max_message_bytes: args.max_message_bytes as usize,
+                },
+                database_wait: args.database_wait,
+                drain_timeout: args.drain_timeout,
             };
             let app = Application::build(&settings).await.inspect_err(|e| {
                 tracing::error!(error = %format!("{e:#}"), "cannot start");

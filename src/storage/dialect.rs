@@ -190,6 +190,9 @@ pub trait Backend: Send + Sync + 'static {
 
     /// Where the backend announces the verdicts it hears of.
     fn notices(&self) -> &NoticeBus;
+
+    /// See [`Storage::reachability`].
+    fn reachability(&self) -> tokio::sync::watch::Receiver<bool>;
     /// See [`Storage::commit_qualifications`].
     fn commit_qualifications(
         &self,

@@ -12,6 +12,7 @@ mod sql;
 pub mod sqlite;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use jiff::Timestamp;
@@ -125,6 +126,9 @@ pub enum StorageError {
     Corrupt(anyhow::Error),
     #[error("storage failed: {0:#}")]
     Unavailable(#[from] anyhow::Error),
+    /// The database does not answer its probe: failed without trying.
+    #[error("the database is unreachable")]
+    Down,
 }
 
 impl From<sqlx::Error> for StorageError {
@@ -249,6 +253,10 @@ pub trait Storage: Send + Sync + 'static {
     /// notices may be lost.
     fn verdict_notices(&self) -> Result<broadcast::Receiver<Notice>, NoticesDown>;
 
+    /// Whether the database answers, kept current by a probe: `false` while
+    /// it is unreachable, when calls needing it fail at once.
+    fn reachability(&self) -> tokio::sync::watch::Receiver<bool>;
+
     /// A lead's verdicts, newest first, with `seq` below `before` (exclusive).
     async fn list_verdicts(
         &self,
@@ -356,9 +364,17 @@ pub trait Storage: Send + Sync + 'static {
 /// `postgres://…` / `postgresql://…` for PostgreSQL, `sqlite://PATH`,
 /// `sqlite::memory:` or a plain file path for SQLite.
 pub async fn connect(database_url: &str) -> anyhow::Result<Arc<dyn Storage>> {
+    connect_waiting(database_url, Duration::ZERO).await
+}
+
+/// [`connect`], waiting up to `wait` for a database server to answer.
+pub async fn connect_waiting(
+    database_url: &str,
+    wait: Duration,
+) -> anyhow::Result<Arc<dyn Storage>> {
     if database_url.starts_with("postgres://") || database_url.starts_with("postgresql://") {
         Ok(Arc::new(sql::SqlStorage::new(
-            postgres::PostgresBackend::connect(database_url).await?,
+            postgres::PostgresBackend::connect(database_url, wait).await?,
         )))
     } else {
         Ok(Arc::new(sql::SqlStorage::new(

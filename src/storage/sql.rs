@@ -519,6 +519,10 @@ impl<B: Backend> Storage for SqlStorage<B> {
         self.backend.notices().subscribe()
     }
 
+    fn reachability(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.backend.reachability()
+    }
+
     async fn list_verdicts(
         &self,
         tenant: &str,

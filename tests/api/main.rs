@@ -10,6 +10,8 @@ mod cli;
 mod criteria_and_health;
 mod failures;
 mod leads;
+mod limits;
+mod outage;
 mod overrides;
 mod preview;
 mod profile;

@@ -70,6 +70,8 @@ pub struct SqliteBackend {
     notices: Arc<NoticeBus>,
     /// Dropped with the storage, which ends the checkpointer.
     _stop_checkpoints: watch::Sender<()>,
+    /// Always up: see [`Backend::reachability`].
+    reachable: watch::Sender<bool>,
 }
 
 impl SqliteBackend {
@@ -125,6 +127,7 @@ impl SqliteBackend {
             commits,
             notices,
             _stop_checkpoints: stop_checkpoints,
+            reachable: watch::Sender::new(true),
         })
     }
 }
@@ -168,5 +171,11 @@ impl Backend for SqliteBackend {
 
     fn notices(&self) -> &NoticeBus {
         &self.notices
+    }
+
+    fn reachability(&self) -> watch::Receiver<bool> {
+        // A database file: it is there or the service would not have
+        // started; a failing disk shows in the calls' errors.
+        self.reachable.subscribe()
     }
 }
