@@ -23,8 +23,8 @@ const CALLERS: usize = 10 * CAPACITY;
 const DURATION: Duration = Duration::from_secs(10);
 /// p99 of the admitted calls.
 const P99_BOUND: Duration = Duration::from_secs(1);
-/// Peak resident memory: see the test.
-const PEAK_RSS_BOUND_MIB: u64 = 96;
+/// Growth of resident memory over the idle server's: see the test.
+const RSS_GROWTH_BOUND_MIB: u64 = 40;
 /// A shed caller backs off this long, as a client should.
 const BACKOFF: Duration = Duration::from_millis(20);
 
@@ -114,7 +114,7 @@ async fn overload_is_shed_with_bounded_memory_and_latency() {
     println!(
         "faults: overload: {CALLERS} callers against --max-concurrent-calls {CAPACITY} for {}: \
          {calls} calls, {} OK ({:.0}/s), {} shed with RESOURCE_EXHAUSTED (shed rate {:.1}%), {} \
-         other failures; admitted calls {}; RSS idle {} MiB, peak {} MiB (bound {} MiB)",
+         other failures; admitted calls {}; RSS idle {} MiB, peak {} MiB (growth bound {} MiB)",
         secs(elapsed),
         total.ok,
         total.ok as f64 / elapsed.as_secs_f64(),
@@ -124,7 +124,7 @@ async fn overload_is_shed_with_bounded_memory_and_latency() {
         total.latencies.summary(),
         idle_rss / 1024,
         peak / 1024,
-        PEAK_RSS_BOUND_MIB,
+        RSS_GROWTH_BOUND_MIB,
     );
     let mut checks = Checks::default();
     checks.expect(total.other.is_empty(), || {
@@ -145,16 +145,18 @@ async fn overload_is_shed_with_bounded_memory_and_latency() {
             total.latencies.quantile(0.99)
         )
     });
-    // Idle, the server holds ~20 MiB (runtime, pools, SQLite caches). What
-    // it may add under load is what its 32 admitted calls hold (requests and
-    // verdicts of a few KiB each), the HTTP/2 buffers of the 9 connections
-    // (a 1 MiB window each at most), and allocator slack: far below 96 MiB,
-    // while unbounded queueing grew it to 110 MiB at 2,000 calls in flight.
-    checks.expect(peak / 1024 <= PEAK_RSS_BOUND_MIB, || {
-        format!(
-            "peak RSS {} MiB above {PEAK_RSS_BOUND_MIB} MiB",
-            peak / 1024
-        )
+    // What the server may add to its idle self under overload: its 32
+    // admitted calls (a request, a merged lead and a verdict of 21 signals:
+    // tens of KiB each, ~2 MiB together), the HTTP/2 state of 9 connections
+    // and of the streams being refused (bounded by the connections' windows,
+    // a few MiB), the SQLite page caches of its connections filling as the
+    // database grows (2 MiB each by default), and what the allocator keeps
+    // per thread: 40 MiB covers these with room. A queue that grows with
+    // the offered load is what it rules out: queueing without a limit grew
+    // the server by ~70 MiB at 2,000 calls in flight.
+    let growth = peak.saturating_sub(idle_rss) / 1024;
+    checks.expect(growth <= RSS_GROWTH_BOUND_MIB, || {
+        format!("RSS grew by {growth} MiB under overload, above {RSS_GROWTH_BOUND_MIB} MiB")
     });
     server.assert_no_panic();
     checks.finish("overload");
@@ -182,66 +184,107 @@ async fn calls_on_one_lead_wait_their_turn() {
     .await;
     assert!(first.outcome.verdict_id().is_some(), "{:?}", first.outcome);
 
-    // 2,000 at once, over 20 connections.
+    // 2,000 at once, over 20 connections; a caller shed with
+    // RESOURCE_EXHAUSTED tries again later, backing off as a client should.
     let channels = load::connections(server.addr(), 20).await;
     let started = Instant::now();
-    let calls: Vec<_> = (0..CALLS)
+    let callers: Vec<_> = (0..CALLS)
         .map(|n| {
             let mut client = Client::new(channels[n % channels.len()].clone());
             tokio::spawn(async move {
                 let request = load::request("hot-lead", &format!("hot-{n}"), n + 1);
-                qualify(&mut client, request, Duration::from_secs(60)).await
+                let mut attempts = Vec::new();
+                loop {
+                    let call = qualify(&mut client, request.clone(), Duration::from_secs(60)).await;
+                    let shed = call.outcome == Outcome::Failed(Code::ResourceExhausted);
+                    attempts.push(call);
+                    if !shed || started.elapsed() > Duration::from_secs(120) {
+                        return attempts;
+                    }
+                    let backoff = (50 << attempts.len().min(5)).min(1000) + n % 100;
+                    tokio::time::sleep(Duration::from_millis(backoff as u64)).await;
+                }
             })
         })
         .collect();
-    let mut tally = Tally::default();
+    let mut first_tally = Tally::default();
+    let mut every_attempt = Tally::default();
     let mut acked = HashSet::new();
-    for call in calls {
-        let call = call.await.expect("a caller does not panic");
-        tally.add(&call.outcome, call.took());
-        if let Some(id) = call.outcome.verdict_id() {
-            acked.insert(id.to_owned());
+    let mut replayed = 0;
+    let mut all_served_after = Duration::ZERO;
+    for caller in callers {
+        let attempts = caller.await.expect("a caller does not panic");
+        first_tally.add(&attempts[0].outcome, attempts[0].took());
+        for call in &attempts {
+            every_attempt.add(&call.outcome, call.took());
+        }
+        let last = attempts.last().expect("an attempt");
+        if let Outcome::Acked {
+            verdict_id,
+            replayed: again,
+        } = &last.outcome
+        {
+            acked.insert(verdict_id.clone());
+            replayed += usize::from(*again);
+            all_served_after = all_served_after.max(last.ended - started);
         }
     }
-    let elapsed = started.elapsed();
     let stored = all_verdicts(&mut client, "hot-lead").await;
     let stored_ids: HashSet<&str> = stored.iter().map(|v| v.verdict_id.as_str()).collect();
 
-    let aborted = tally
+    let aborted = every_attempt
         .other
         .iter()
         .filter(|o| **o == Outcome::Failed(Code::Aborted))
         .count();
+    let otherwise: Vec<&Outcome> = every_attempt
+        .other
+        .iter()
+        .filter(|o| **o != Outcome::Failed(Code::Aborted))
+        .collect();
     println!(
-        "faults: one lead: {CALLS} concurrent calls in {}: {} OK ({:.1}%), {} shed with \
-         RESOURCE_EXHAUSTED, {aborted} ABORTED, {} other; OK calls {}; {} verdicts stored",
-        secs(elapsed),
-        tally.ok,
-        100.0 * tally.ok as f64 / CALLS as f64,
-        tally.shed,
-        tally.other.len() - aborted,
-        tally.latencies.summary(),
+        "faults: one lead: {CALLS} concurrent calls; first attempts: {} OK ({:.1}%) by waiting \
+         in line ({}), {} shed with RESOURCE_EXHAUSTED ({:.1}%); {aborted} ABORTED and {} other \
+         failures over {} attempts in all; with backoff all {} served within {}; {} verdicts \
+         stored",
+        first_tally.ok,
+        100.0 * first_tally.ok as f64 / CALLS as f64,
+        first_tally.latencies.summary(),
+        first_tally.shed,
+        100.0 * first_tally.shed as f64 / CALLS as f64,
+        otherwise.len(),
+        every_attempt.ok + every_attempt.shed + every_attempt.other.len() as u64,
+        acked.len(),
+        secs(all_served_after),
         stored.len(),
     );
     let mut checks = Checks::default();
     checks.expect(aborted == 0, || {
         format!("calls on one lead must wait, not abort: {aborted} ABORTED")
     });
-    let otherwise: Vec<&Outcome> = tally
-        .other
-        .iter()
-        .filter(|o| **o != Outcome::Failed(Code::Aborted))
-        .collect();
     checks.expect(otherwise.is_empty(), || {
         format!(
             "calls must succeed or be shed: {:?}",
             &otherwise[..otherwise.len().min(20)]
         )
     });
-    checks.expect(tally.ok as usize * 10 >= CALLS * 9, || {
+    checks.expect(
+        (first_tally.ok + first_tally.shed) as usize * 10 >= CALLS * 9,
+        || "at least 90% of first attempts should be served or shed".into(),
+    );
+    // A line, not a single seat: many are served by waiting their turn.
+    checks.expect(first_tally.ok >= 100, || {
         format!(
-            "calls on one lead should mostly succeed by waiting their turn: {} of {CALLS}",
-            tally.ok
+            "calls on one lead should wait their turn in a line: {} of {CALLS} first \
+             attempts served",
+            first_tally.ok
+        )
+    });
+    checks.expect(acked.len() == CALLS && replayed == 0, || {
+        format!(
+            "every caller should be served in the end, none replayed (a shed call stores \
+             nothing): {} served, {replayed} replayed",
+            acked.len()
         )
     });
     checks.expect(stored.len() == acked.len() + 1, || {
