@@ -140,6 +140,26 @@ impl From<sqlx::Error> for StorageError {
 
 pub type StorageResult<T> = Result<T, StorageError>;
 
+/// Connections a storage holds: idle, in use, and the most it will hold.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PoolUsage {
+    pub idle: usize,
+    pub in_use: usize,
+    pub max: usize,
+}
+
+impl std::ops::Add for PoolUsage {
+    type Output = PoolUsage;
+
+    fn add(self, other: PoolUsage) -> PoolUsage {
+        PoolUsage {
+            idle: self.idle + other.idle,
+            in_use: self.in_use + other.in_use,
+            max: self.max + other.max,
+        }
+    }
+}
+
 /// The storage the application runs on: leads, verdicts and profiles; keys,
 /// overrides and the audit trail.
 #[async_trait]
@@ -350,6 +370,9 @@ pub trait Storage: Send + Sync + 'static {
         before: Option<i64>,
         limit: i64,
     ) -> StorageResult<Vec<AuditEvent>>;
+
+    /// The database connections held now, for the pool gauges.
+    fn pool_usage(&self) -> PoolUsage;
 }
 
 /// Opens the storage named by `database_url` and runs its migrations:

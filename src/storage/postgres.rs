@@ -16,7 +16,7 @@ use tokio::sync::watch;
 use super::codec::Prepared;
 use super::dialect::{Backend, Dialect, run_with_sqlx};
 use super::notices::{self, NoticeBus};
-use super::{NewQualification, StorageError, StorageResult};
+use super::{NewQualification, PoolUsage, StorageError, StorageResult};
 use crate::records::VerdictRecord;
 
 impl Dialect for Postgres {
@@ -107,6 +107,16 @@ impl Backend for PostgresBackend {
 
     fn notices(&self) -> &NoticeBus {
         &self.notices
+    }
+
+    fn pool_usage(&self) -> PoolUsage {
+        let open = self.pool.size() as usize;
+        let idle = self.pool.num_idle().min(open);
+        PoolUsage {
+            idle,
+            in_use: open - idle,
+            max: self.pool.options().get_max_connections() as usize,
+        }
     }
 
     async fn commit_qualification(&self, q: NewQualification) -> StorageResult<VerdictRecord> {

@@ -20,7 +20,7 @@ use self::connections::{Connections, Lease};
 use self::group_commit::CommitJob;
 use super::dialect::{Backend, Dialect, run_with_sqlx};
 use super::notices::NoticeBus;
-use super::{NewQualification, StorageError, StorageResult};
+use super::{NewQualification, PoolUsage, StorageError, StorageResult};
 use crate::records::VerdictRecord;
 
 /// Read connections of a file database.
@@ -168,5 +168,15 @@ impl Backend for SqliteBackend {
 
     fn notices(&self) -> &NoticeBus {
         &self.notices
+    }
+
+    /// The readers and the writer together; once when an in-memory
+    /// database shares one connection between them.
+    fn pool_usage(&self) -> PoolUsage {
+        if Arc::ptr_eq(&self.reader, &self.writer) {
+            self.writer.usage()
+        } else {
+            self.reader.usage() + self.writer.usage()
+        }
     }
 }
