@@ -182,6 +182,7 @@ async fn stream_leads(url: &str, leads: usize) -> anyhow::Result<Duration> {
         database_url: url.to_owned(),
         allow_unauthenticated: false,
         tls: None,
+        metrics_listen: None,
     };
     let app = Application::build(&settings).await?;
     let port = app.port();

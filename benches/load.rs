@@ -864,6 +864,7 @@ async fn start_leadqual(
         database_url: database_url.to_owned(),
         allow_unauthenticated: false,
         tls: None,
+        metrics_listen: None,
     };
     let built = async {
         let keys = if plan.args.no_auth {

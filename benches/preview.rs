@@ -316,6 +316,7 @@ async fn measure(backend: &str, url: &str, leads: usize, runs: usize) -> anyhow:
         database_url: url.to_owned(),
         allow_unauthenticated: false,
         tls: None,
+        metrics_listen: None,
     };
     let app = Application::build(&settings).await?;
     let port = app.port();

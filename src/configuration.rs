@@ -118,4 +118,9 @@ pub struct ServeArgs {
     /// Log filter, e.g. "info" or "leadqual=debug,sqlx=warn".
     #[arg(long, env = "LEADQUAL_LOG", default_value = "info")]
     pub log_filter: String,
+
+    /// Serve Prometheus metrics at GET /metrics on this address, e.g.
+    /// 0.0.0.0:9090 (off when unset).
+    #[arg(long, env = "LEADQUAL_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
 }

@@ -20,6 +20,7 @@ async fn main() -> anyhow::Result<ExitCode> {
                     (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
                     _ => None,
                 },
+                metrics_listen: args.metrics_listen,
             };
             let app = Application::build(&settings).await.inspect_err(|e| {
                 tracing::error!(error = %format!("{e:#}"), "cannot start");

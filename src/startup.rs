@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use tokio::net::TcpListener;
+use tokio::sync::oneshot;
 use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Identity, Server, ServerTlsConfig};
 use tower::ServiceBuilder;
@@ -14,10 +15,12 @@ use tower_http::trace::TraceLayer;
 
 use crate::auth::Authenticator;
 use crate::grpc::{AdminApi, GuardLayer, LeadQualificationApi};
+use crate::observability::{self, MetricsListener};
 use crate::proto;
 use crate::proto::v1::admin_service_server::AdminServiceServer;
 use crate::proto::v1::lead_qualification_service_server::LeadQualificationServiceServer;
 use crate::qualification::Qualifier;
+use crate::storage::metered::MeteredStorage;
 use crate::storage::{self, Storage};
 use crate::watch::Watchers;
 
@@ -30,6 +33,9 @@ pub struct Settings {
     pub allow_unauthenticated: bool,
     /// Serve TLS with this certificate and key instead of plaintext.
     pub tls: Option<TlsFiles>,
+    /// Serve Prometheus metrics at `GET /metrics` on this address (port 0
+    /// picks a free port; see [`Application::metrics_port`]).
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// PEM files of the server's certificate (chain) and private key.
@@ -39,6 +45,10 @@ pub struct TlsFiles {
     pub key: PathBuf,
 }
 
+/// How long a scrape in progress may hold the metrics listener open at
+/// shutdown.
+const METRICS_STOP_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// A bound, migrated, ready-to-run service.
 pub struct Application {
     listener: TcpListener,
@@ -46,13 +56,22 @@ pub struct Application {
     local_addr: SocketAddr,
     open_when_keyless: bool,
     tls: Option<ServerTlsConfig>,
+    metrics: Option<MetricsListener>,
 }
 
 impl Application {
-    /// Opens and migrates the database and binds the listener (port 0 picks a
-    /// free port; see [`Application::port`]).
+    /// Opens and migrates the database and binds the listeners (port 0 picks
+    /// a free port; see [`Application::port`]).
     pub async fn build(settings: &Settings) -> anyhow::Result<Self> {
-        let storage = storage::connect(&settings.database_url).await?;
+        let metrics = match settings.metrics_listen {
+            Some(address) => Some(MetricsListener::bind(address).await?),
+            None => None,
+        };
+        let mut storage = storage::connect(&settings.database_url).await?;
+        observability::database_up(true);
+        if metrics.is_some() {
+            storage = Arc::new(MeteredStorage::new(storage));
+        }
         let loopback = settings.listen.ip().is_loopback();
         let has_keys = storage.any_active_api_key().await?;
         if !has_keys {
@@ -90,6 +109,7 @@ impl Application {
             local_addr,
             open_when_keyless: loopback || settings.allow_unauthenticated,
             tls,
+            metrics,
         })
     }
 
@@ -97,11 +117,17 @@ impl Application {
         self.local_addr.port()
     }
 
+    /// The port of the metrics listener, when there is one.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics.as_ref().map(|m| m.local_addr().port())
+    }
+
     /// Serves until `shutdown` resolves, then drains in-flight calls.
     pub async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
+        let metrics_storage = self.storage.clone();
         let qualifier = Qualifier::new(self.storage.clone());
         let (watchers, close_watches) = Watchers::new(self.storage.clone());
         let auth = Arc::new(Authenticator::new(self.storage, self.open_when_keyless));
@@ -151,7 +177,13 @@ impl Application {
                 .tls_config(tls)
                 .context("invalid TLS configuration")?;
         }
-        server
+        let (stop_metrics, metrics_stopped) = oneshot::channel::<()>();
+        let metrics = self.metrics.map(|listener| {
+            tokio::spawn(listener.serve(metrics_storage, async move {
+                let _ = metrics_stopped.await;
+            }))
+        });
+        let served = server
             .timeout(Duration::from_secs(30))
             .layer(middleware)
             .add_service(health_service)
@@ -161,7 +193,18 @@ impl Application {
             .add_service(AdminServiceServer::new(admin))
             .serve_with_incoming_shutdown(incoming, drain)
             .await
-            .context("the gRPC server failed")?;
+            .context("the gRPC server failed");
+        // Metrics stay up while calls drain, and stop with the server.
+        let _ = stop_metrics.send(());
+        if let Some(mut metrics) = metrics {
+            match tokio::time::timeout(METRICS_STOP_TIMEOUT, &mut metrics).await {
+                Ok(Ok(Ok(()))) => {}
+                Ok(Ok(Err(e))) => tracing::error!(error = %format!("{e:#}"), "metrics listener"),
+                Ok(Err(e)) => tracing::error!(error = %e, "the metrics listener panicked"),
+                Err(_) => metrics.abort(),
+            }
+        }
+        served?;
         tracing::info!("stopped");
         Ok(())
     }

@@ -1,13 +1,14 @@
 //! The gate every gRPC call passes: which role each RPC needs, and one tower
 //! layer that authenticates the caller, checks that role, opens the call's
-//! span and logs how the call ended. Handlers read the authenticated
-//! [`Caller`] with [`authenticated`].
+//! span and logs and counts how the call ended. Handlers read the
+//! authenticated [`Caller`] with [`authenticated`].
 
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Instant;
 
 use http::HeaderValue;
 use http_body::{Body, Frame, SizeHint};
@@ -16,6 +17,7 @@ use tower::{Layer, Service};
 use tracing::{Instrument, Span};
 
 use crate::auth::{Authenticator, Caller, Role};
+use crate::observability;
 use crate::proto::v1::admin_service_server::SERVICE_NAME as ADMIN;
 use crate::proto::v1::lead_qualification_service_server::SERVICE_NAME as LEAD_QUALIFICATION;
 
@@ -181,7 +183,7 @@ where
         }
         let Some((method, role)) = declared(self.roles, service, method) else {
             // Fail closed: an RPC without a declared role is not served.
-            let log = CallLog::new(rpc_span("undeclared"));
+            let log = CallLog::new("undeclared", rpc_span("undeclared"));
             let status = Status::unimplemented("this method declares no role and is not served");
             log.end(&status);
             return Box::pin(std::future::ready(Ok(status
@@ -189,7 +191,7 @@ where
                 .map(CallBody::unlogged))));
         };
         let span = rpc_span(method);
-        let log = CallLog::new(span.clone());
+        let log = CallLog::new(method, span.clone());
         let auth = self.auth.clone();
         let call = async move {
             let authorization = request.headers().get(http::header::AUTHORIZATION);
@@ -271,16 +273,22 @@ fn loggable(message: &str) -> String {
     out
 }
 
-/// Writes the one line that says how a call ended, exactly once: when its
-/// status is known, or, if it never is, when the call is dropped.
+/// Writes the one line that says how a call ended, and counts the call in
+/// the metrics, exactly once: when its status is known, or, if it never is,
+/// when the call is dropped.
 struct CallLog {
+    rpc: &'static str,
+    started: Instant,
     span: Span,
     written: bool,
 }
 
 impl CallLog {
-    fn new(span: Span) -> Self {
+    fn new(rpc: &'static str, span: Span) -> Self {
+        observability::calls_in_flight(1.0);
         Self {
+            rpc,
+            started: Instant::now(),
             span,
             written: false,
         }
@@ -292,6 +300,9 @@ impl CallLog {
 
     fn write(&mut self, status: &Status) {
         self.written = true;
+        let code = crate::cli::code_name(status.code());
+        observability::record_call(self.rpc, code, self.started.elapsed());
+        observability::calls_in_flight(-1.0);
         let _entered = self.span.enter();
         if status.code() == Code::Ok {
             tracing::info!(code = "OK", "call completed");
@@ -540,7 +551,7 @@ mod tests {
             ]
             .into(),
         );
-        let mut body = CallBody::logged(frames, CallLog::new(Span::none()));
+        let mut body = CallBody::logged(frames, CallLog::new("Test", Span::none()));
         let mut cx = Context::from_waker(std::task::Waker::noop());
 
         let data = Pin::new(&mut body).poll_frame(&mut cx);
@@ -556,7 +567,7 @@ mod tests {
     fn a_body_is_not_over_until_its_end_is_logged() {
         let mut body = CallBody::logged(
             Frames(std::collections::VecDeque::new()),
-            CallLog::new(Span::none()),
+            CallLog::new("Test", Span::none()),
         );
         assert!(!body.is_end_stream());
         let mut cx = Context::from_waker(std::task::Waker::noop());

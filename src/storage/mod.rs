@@ -6,6 +6,7 @@
 
 mod codec;
 mod dialect;
+pub mod metered;
 pub mod notices;
 pub mod postgres;
 mod sql;
