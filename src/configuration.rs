@@ -123,4 +123,10 @@ pub struct ServeArgs {
     /// 0.0.0.0:9090 (off when unset).
     #[arg(long, env = "LEADQUAL_METRICS_LISTEN")]
     pub metrics_listen: Option<SocketAddr>,
+
+    /// Export each call's span over OTLP/gRPC to this collector, e.g.
+    /// http://127.0.0.1:4317 (off when unset). A caller's W3C traceparent
+    /// metadata makes the call part of its trace.
+    #[arg(long, env = "LEADQUAL_OTLP_ENDPOINT")]
+    pub otlp_endpoint: Option<String>,
 }

@@ -11,7 +11,11 @@ async fn main() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(args) => {
-            telemetry::init(args.log_format, &args.log_filter)?;
+            let telemetry = telemetry::init(
+                args.log_format,
+                &args.log_filter,
+                args.otlp_endpoint.as_deref(),
+            )?;
             let settings = Settings {
                 listen: args.listen,
                 database_url: args.database_url,
@@ -22,15 +26,21 @@ async fn main() -> anyhow::Result<ExitCode> {
                 },
                 metrics_listen: args.metrics_listen,
             };
-            let app = Application::build(&settings).await.inspect_err(|e| {
-                tracing::error!(error = %format!("{e:#}"), "cannot start");
-            })?;
-            app.run_until_stopped(shutdown_signal()).await?;
-            Ok(ExitCode::SUCCESS)
+            let served = serve(&settings).await;
+            // The spans of the last calls go out before the process ends.
+            telemetry.shutdown().await;
+            served.map(|()| ExitCode::SUCCESS)
         }
         Command::Keys(args) => keys(args).await.map(|()| ExitCode::SUCCESS),
         Command::Client(command) => Ok(leadqual::cli::run(command).await),
     }
+}
+
+async fn serve(settings: &Settings) -> anyhow::Result<()> {
+    let app = Application::build(settings).await.inspect_err(|e| {
+        tracing::error!(error = %format!("{e:#}"), "cannot start");
+    })?;
+    app.run_until_stopped(shutdown_signal()).await
 }
 
 /// `leadqual keys`: straight to the database, so it works before any key

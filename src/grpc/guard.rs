@@ -20,6 +20,7 @@ use crate::auth::{Authenticator, Caller, Role};
 use crate::observability;
 use crate::proto::v1::admin_service_server::SERVICE_NAME as ADMIN;
 use crate::proto::v1::lead_qualification_service_server::SERVICE_NAME as LEAD_QUALIFICATION;
+use crate::telemetry;
 
 /// The role each RPC needs, by service and method as its gRPC path
 /// `/service/method` names them. A method missing here is refused without
@@ -100,8 +101,10 @@ pub fn record_lead_id(lead_id: &str) {
 }
 
 /// The span of one call. The guard records `tenant` and `actor` once the
-/// caller is known; handlers record the `lead_id` once it is valid, and a
-/// qualification its `outcome`, `score` and `replayed`.
+/// caller is known, and `code` once the call ended; handlers record the
+/// `lead_id` once it is valid, and a qualification its `outcome`, `score`
+/// and `replayed`. The `otel.*` fields are for trace export
+/// ([`telemetry::continue_trace`]).
 fn rpc_span(rpc: &'static str) -> Span {
     tracing::info_span!(
         "rpc",
@@ -111,7 +114,11 @@ fn rpc_span(rpc: &'static str) -> Span {
         actor = tracing::field::Empty,
         outcome = tracing::field::Empty,
         score = tracing::field::Empty,
-        replayed = tracing::field::Empty
+        replayed = tracing::field::Empty,
+        code = tracing::field::Empty,
+        otel.name = tracing::field::Empty,
+        otel.kind = tracing::field::Empty,
+        otel.status_code = tracing::field::Empty
     )
 }
 
@@ -191,6 +198,7 @@ where
                 .map(CallBody::unlogged))));
         };
         let span = rpc_span(method);
+        telemetry::continue_trace(&span, service, method, request.headers());
         let log = CallLog::new(method, span.clone());
         let auth = self.auth.clone();
         let call = async move {
@@ -303,13 +311,16 @@ impl CallLog {
         let code = crate::cli::code_name(status.code());
         observability::record_call(self.rpc, code, self.started.elapsed());
         observability::calls_in_flight(-1.0);
-        let _entered = self.span.enter();
-        if status.code() == Code::Ok {
-            tracing::info!(code = "OK", "call completed");
-        } else {
-            let message = loggable(status.message());
-            tracing::warn!(code = ?status.code(), message = %message, "call failed");
+        {
+            let _entered = self.span.enter();
+            if status.code() == Code::Ok {
+                tracing::info!(code = "OK", "call completed");
+            } else {
+                let message = loggable(status.message());
+                tracing::warn!(code = ?status.code(), message = %message, "call failed");
+            }
         }
+        telemetry::record_status(&self.span, status.code());
     }
 }
 
