@@ -1,18 +1,30 @@
-//! Metrics, against the `leadqual` binary run as a process of its own (the
-//! metrics recorder is global to a process): what `GET /metrics` shows
-//! after calls.
+//! Metrics and traces, against the `leadqual` binary run as a process of its
+//! own (the metrics recorder and the trace exporter are global to a
+//! process): what `GET /metrics` shows after calls, and the span an OTLP
+//! collector receives for a call that carried a W3C `traceparent`.
 
 use std::collections::{BTreeMap, HashSet};
 use std::fs::File;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use leadqual::domain;
 use leadqual::proto::v1 as pb;
 use leadqual::proto::v1::lead_qualification_service_client::LeadQualificationServiceClient;
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
+    TraceService, TraceServiceServer,
+};
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
+use opentelemetry_proto::tonic::common::v1::any_value::Value;
+use opentelemetry_proto::tonic::trace::v1::Span as OtlpSpan;
+use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
 use pb::{Outcome, Stage};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::Mutex;
 use tonic::Code;
 use tonic::transport::Channel;
 
@@ -130,6 +142,28 @@ impl Server {
             }
         }
         ports
+    }
+
+    /// Sends SIGTERM and waits for the process to end.
+    async fn terminate(&mut self) -> ExitStatus {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill runs");
+        assert!(sent.success(), "SIGTERM sent to {pid}");
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("the server's status") {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the server did not stop after SIGTERM:\n{}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 }
 
@@ -479,4 +513,166 @@ async fn a_bad_metrics_address_stops_start_up() {
         "{stderr}"
     );
     drop(taken);
+}
+
+/// An OTLP/gRPC trace collector that keeps every span it receives, with the
+/// resource's service name.
+#[derive(Clone, Default)]
+struct Collector {
+    spans: Arc<Mutex<Vec<(String, OtlpSpan)>>>,
+}
+
+#[tonic::async_trait]
+impl TraceService for Collector {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportTraceServiceRequest>,
+    ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+        let mut spans = self.spans.lock().await;
+        for resource_spans in request.into_inner().resource_spans {
+            let service = resource_spans
+                .resource
+                .iter()
+                .flat_map(|r| &r.attributes)
+                .find(|kv| kv.key == "service.name")
+                .and_then(|kv| kv.value.as_ref()?.value.clone())
+                .map(|v| match v {
+                    Value::StringValue(s) => s,
+                    other => format!("{other:?}"),
+                })
+                .unwrap_or_default();
+            for scope in resource_spans.scope_spans {
+                for span in scope.spans {
+                    spans.push((service.clone(), span));
+                }
+            }
+        }
+        Ok(tonic::Response::new(ExportTraceServiceResponse::default()))
+    }
+}
+
+impl Collector {
+    /// Starts the collector on a free port of its own.
+    async fn start(&self) -> u16 {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a port for the collector");
+        let port = listener.local_addr().expect("its address").port();
+        let incoming = tonic::transport::server::TcpIncoming::from(listener);
+        let service = TraceServiceServer::new(self.clone());
+        tokio::spawn(
+            tonic::transport::Server::builder()
+                .add_service(service)
+                .serve_with_incoming(incoming),
+        );
+        port
+    }
+}
+
+/// A string attribute of a span.
+fn attribute(span: &OtlpSpan, key: &str) -> Option<String> {
+    span.attributes
+        .iter()
+        .find(|kv| kv.key == key)
+        .and_then(|kv| match kv.value.as_ref()?.value.as_ref()? {
+            Value::StringValue(s) => Some(s.clone()),
+            _ => None,
+        })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_continues_the_callers_trace_in_the_exported_span() {
+    let collector = Collector::default();
+    let collector_port = collector.start().await;
+    let database = TestDatabase::create(Backend::Sqlite).await;
+    let endpoint = format!("http://127.0.0.1:{collector_port}");
+    let (mut server, channel) = Server::start(
+        &database.url,
+        &[],
+        &[("LEADQUAL_OTLP_ENDPOINT", endpoint.as_str())],
+    )
+    .await;
+    let mut client = LeadQualificationServiceClient::new(channel);
+
+    let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let parent_id = "00f067aa0ba902b7";
+    let mut traced = tonic::Request::new(qualify_request(
+        "traced-1",
+        Stage::Recommendation,
+        review_facts(),
+    ));
+    traced.metadata_mut().insert(
+        "traceparent",
+        format!("00-{trace_id}-{parent_id}-01")
+            .parse()
+            .expect("ASCII metadata"),
+    );
+    client
+        .qualify_lead(traced)
+        .await
+        .expect("QualifyLead succeeds");
+    assert_code(
+        client
+            .get_lead(pb::GetLeadRequest {
+                lead_id: "nobody".to_owned(),
+            })
+            .await,
+        Code::NotFound,
+        "an untraced call for an unknown lead",
+    );
+
+    // Shutting down flushes the spans not yet exported.
+    let status = server.terminate().await;
+    assert!(status.success(), "{status}:\n{}", server.log());
+    let deadline = Instant::now() + WAIT;
+    let spans = loop {
+        let spans = collector.spans.lock().await.clone();
+        let rpcs = spans
+            .iter()
+            .filter(|(_, s)| attribute(s, "rpc").is_some())
+            .count();
+        if rpcs >= 2 {
+            break spans;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no spans of both calls reached the collector: {spans:?}\n{}",
+            server.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+
+    let named = |name: &str| {
+        spans
+            .iter()
+            .find(|(_, s)| s.name == name)
+            .unwrap_or_else(|| panic!("no span {name} among {spans:?}"))
+    };
+    let (service, qualify) = named("leadqual.v1.LeadQualificationService/QualifyLead");
+    assert_eq!(service, "leadqual");
+    assert_eq!(
+        hex::encode(&qualify.trace_id),
+        trace_id,
+        "the caller's trace"
+    );
+    assert_eq!(
+        hex::encode(&qualify.parent_span_id),
+        parent_id,
+        "the caller's span is the parent"
+    );
+    assert_eq!(qualify.kind, SpanKind::Server as i32);
+    assert_eq!(attribute(qualify, "rpc").as_deref(), Some("QualifyLead"));
+    assert_eq!(attribute(qualify, "code").as_deref(), Some("OK"));
+    assert_eq!(
+        attribute(qualify, "outcome").as_deref(),
+        Some("NEEDS_REVIEW")
+    );
+
+    let (_, lookup) = named("leadqual.v1.LeadQualificationService/GetLead");
+    assert_eq!(attribute(lookup, "code").as_deref(), Some("NOT_FOUND"));
+    assert!(
+        lookup.parent_span_id.is_empty(),
+        "a call without a trace starts one"
+    );
+    assert_ne!(hex::encode(&lookup.trace_id), trace_id);
 }
