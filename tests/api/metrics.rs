@@ -57,6 +57,14 @@ impl Server {
     /// Starts `leadqual serve` on a free port over `database_url` with
     /// `args` and `env`, and waits until it answers gRPC.
     async fn start(database_url: &str, args: &[&str], env: &[(&str, &str)]) -> (Server, Channel) {
+        let mut server = Server::spawn(database_url, args, env);
+        let channel = server.connect().await;
+        (server, channel)
+    }
+
+    /// Starts `leadqual serve` on a free port over `database_url` with
+    /// `args` and `env`.
+    fn spawn(database_url: &str, args: &[&str], env: &[(&str, &str)]) -> Server {
         let dir = tempfile::tempdir().expect("temp dir");
         let log = dir.path().join("server.log");
         let port = free_port();
@@ -74,14 +82,12 @@ impl Server {
             .stderr(File::create(&log).expect("a log file"))
             .spawn()
             .expect("the leadqual binary starts");
-        let mut server = Server {
+        Server {
             child,
             port,
             log,
             _dir: dir,
-        };
-        let channel = server.connect().await;
-        (server, channel)
+        }
     }
 
     fn log(&self) -> String {
@@ -152,6 +158,11 @@ impl Server {
             .status()
             .expect("kill runs");
         assert!(sent.success(), "SIGTERM sent to {pid}");
+        self.exit().await
+    }
+
+    /// Waits for the process to end by itself.
+    async fn exit(&mut self) -> ExitStatus {
         let deadline = Instant::now() + WAIT;
         loop {
             if let Some(status) = self.child.try_wait().expect("the server's status") {
@@ -159,7 +170,7 @@ impl Server {
             }
             assert!(
                 Instant::now() < deadline,
-                "the server did not stop after SIGTERM:\n{}",
+                "the server did not stop:\n{}",
                 self.log()
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -496,21 +507,17 @@ async fn a_bad_metrics_address_stops_start_up() {
     let database = TestDatabase::create(Backend::Sqlite).await;
     let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
     let address = taken.local_addr().expect("its address").to_string();
-    let output = tokio::task::spawn_blocking(move || {
-        Command::new(env!("CARGO_BIN_EXE_leadqual"))
-            .args(["serve", "--listen", "127.0.0.1:0"])
-            .args(["--database-url", &database.url])
-            .env("LEADQUAL_METRICS_LISTEN", &address)
-            .output()
-            .expect("the leadqual binary runs")
-    })
-    .await
-    .expect("the start-up thread");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(!output.status.success(), "{stderr}");
+    let mut server = Server::spawn(
+        &database.url,
+        &[],
+        &[("LEADQUAL_METRICS_LISTEN", address.as_str())],
+    );
+    let status = server.exit().await;
+    let log = server.log();
+    assert!(!status.success(), "{log}");
     assert!(
-        stderr.contains("cannot listen for metrics on 127.0.0.1:"),
-        "{stderr}"
+        log.contains(&format!("cannot listen for metrics on {address}")),
+        "{log}"
     );
     drop(taken);
 }
