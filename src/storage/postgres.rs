@@ -8,9 +8,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use sqlx::migrate::Migrator;
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::PgPoolOptions;
-use sqlx::{PgPool, Postgres};
+use sqlx::{Connection, PgConnection, PgPool, Postgres};
 use tokio::sync::watch;
 
 use super::codec::Prepared;
@@ -50,6 +51,27 @@ impl Dialect for Postgres {
     run_with_sqlx!();
 }
 
+/// The schema's migrations. sqlx's migrator holds a session advisory lock
+/// (`pg_advisory_lock`, keyed by the database's name) while it reads and
+/// applies them, so replicas starting at once apply each migration once:
+/// the first applies, the others wait and then find nothing left to do.
+pub static MIGRATOR: Migrator = sqlx::migrate!("migrations/postgres");
+
+/// Applies the migrations over one connection of its own, then closes it.
+pub async fn migrate(url: &str) -> anyhow::Result<()> {
+    let mut connection = PgConnection::connect(url)
+        .await
+        .context("cannot connect to PostgreSQL")?;
+    MIGRATOR
+        .run_direct(&mut connection)
+        .await
+        .context("cannot migrate the PostgreSQL database")?;
+    connection
+        .close()
+        .await
+        .context("cannot close the PostgreSQL connection")
+}
+
 /// A pool of connections to one PostgreSQL database, and a connection of
 /// its own listening for the verdicts every replica stores.
 pub struct PostgresBackend {
@@ -70,7 +92,7 @@ impl PostgresBackend {
             .connect(url)
             .await
             .context("cannot connect to PostgreSQL")?;
-        sqlx::migrate!("migrations/postgres")
+        MIGRATOR
             .run(&pool)
             .await
             .context("cannot migrate the PostgreSQL database")?;

@@ -10,6 +10,7 @@ mod cli;
 mod criteria_and_health;
 mod failures;
 mod leads;
+mod migrate;
 mod overrides;
 mod preview;
 mod profile;
