@@ -9,6 +9,7 @@ mod bulk;
 mod cli;
 mod criteria_and_health;
 mod failures;
+mod health_check;
 mod leads;
 mod migrate;
 mod overrides;
