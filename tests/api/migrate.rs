@@ -148,76 +148,87 @@ async fn replicas_migrating_at_once_all_succeed_and_apply_each_migration_once(ba
     );
 }
 
-/// On PostgreSQL the migrator takes an advisory lock before it reads which
-/// migrations are applied: while one `leadqual migrate` holds it, a second
-/// waits for it, and both succeed once the first is through.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn postgres_a_second_migrator_waits_for_the_first_ones_advisory_lock() {
-    use sqlx::{Connection, Executor};
+mod advisory_lock {
+    // PostgreSQL only: SQLite has no advisory locks (see the test above).
+    mod postgres {
+        use std::time::{Duration, Instant};
 
-    let database = TestDatabase::create(Backend::Postgres).await;
-    assert_succeeded(
-        &run_cli(&["migrate", "--database-url", &database.url]).await,
-        "the first leadqual migrate",
-    );
+        use super::super::{assert_succeeded, finish, start_migrate};
+        use crate::helpers::{Backend, TestDatabase, run_cli};
 
-    // Hold the first migrator inside its lock: it reads the migrations
-    // table, which this connection keeps locked.
-    let mut blocker = sqlx::PgConnection::connect(&database.url)
-        .await
-        .expect("connect to the test database");
-    blocker
-        .execute("BEGIN; LOCK TABLE _sqlx_migrations IN ACCESS EXCLUSIVE MODE")
-        .await
-        .expect("lock the migrations table");
-    let advisory_locks = || async {
-        database
-            .query_texts(
-                "SELECT CAST(granted AS TEXT) FROM pg_locks \
-                 WHERE locktype = 'advisory' \
-                     AND database = (SELECT oid FROM pg_database \
-                                     WHERE datname = current_database()) \
-                 ORDER BY granted DESC",
-            )
-            .await
-    };
-    let wait_for = |want: Vec<&'static str>| async move {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let locks = advisory_locks().await;
-            if locks == want {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "advisory locks {locks:?}, expected {want:?}"
+        /// On PostgreSQL the migrator takes an advisory lock before it reads which
+        /// migrations are applied: while one `leadqual migrate` holds it, a second
+        /// waits for it, and both succeed once the first is through.
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn a_second_migrator_waits_for_the_first_ones_advisory_lock() {
+            use sqlx::{Connection, Executor};
+
+            let database = TestDatabase::create(Backend::Postgres).await;
+            assert_succeeded(
+                &run_cli(&["migrate", "--database-url", &database.url]).await,
+                "the first leadqual migrate",
             );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    };
 
-    let started = Instant::now();
-    let first = start_migrate(&database.url);
-    wait_for(vec!["true"]).await;
-    let second = start_migrate(&database.url);
-    // The second asks for the same lock and is not granted it.
-    wait_for(vec!["true", "false"]).await;
+            // Hold the first migrator inside its lock: it reads the migrations
+            // table, which this connection keeps locked.
+            let mut blocker = sqlx::PgConnection::connect(&database.url)
+                .await
+                .expect("connect to the test database");
+            blocker
+                .execute("BEGIN; LOCK TABLE _sqlx_migrations IN ACCESS EXCLUSIVE MODE")
+                .await
+                .expect("lock the migrations table");
+            let advisory_locks = || async {
+                database
+                    .query_texts(
+                        "SELECT CAST(granted AS TEXT) FROM pg_locks \
+                         WHERE locktype = 'advisory' \
+                             AND database = (SELECT oid FROM pg_database \
+                                             WHERE datname = current_database()) \
+                         ORDER BY granted DESC",
+                    )
+                    .await
+            };
+            let wait_for = |want: Vec<&'static str>| async move {
+                let deadline = Instant::now() + Duration::from_secs(20);
+                loop {
+                    let locks = advisory_locks().await;
+                    if locks == want {
+                        return;
+                    }
+                    assert!(
+                        Instant::now() < deadline,
+                        "advisory locks {locks:?}, expected {want:?}"
+                    );
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            };
 
-    let (mut first, mut second) = (first, second);
-    assert!(first.try_wait().expect("wait").is_none(), "the first waits");
-    assert!(
-        second.try_wait().expect("wait").is_none(),
-        "the second waits"
-    );
+            let started = Instant::now();
+            let first = start_migrate(&database.url);
+            wait_for(vec!["true"]).await;
+            let second = start_migrate(&database.url);
+            // The second asks for the same lock and is not granted it.
+            wait_for(vec!["true", "false"]).await;
 
-    blocker.execute("ROLLBACK").await.expect("unlock");
-    let (first, second) =
-        tokio::task::spawn_blocking(move || (finish(first, started), finish(second, started)))
+            let (mut first, mut second) = (first, second);
+            assert!(first.try_wait().expect("wait").is_none(), "the first waits");
+            assert!(
+                second.try_wait().expect("wait").is_none(),
+                "the second waits"
+            );
+
+            blocker.execute("ROLLBACK").await.expect("unlock");
+            let (first, second) = tokio::task::spawn_blocking(move || {
+                (finish(first, started), finish(second, started))
+            })
             .await
             .expect("both complete");
-    assert_succeeded(&first, "the first leadqual migrate");
-    assert_succeeded(&second, "the second leadqual migrate");
-    wait_for(vec![]).await;
+            assert_succeeded(&first, "the first leadqual migrate");
+            assert_succeeded(&second, "the second leadqual migrate");
+            wait_for(vec![]).await;
+        }
+    }
 }
 
 /// A database that cannot be reached is a failure with the reason, not a
