@@ -18,8 +18,23 @@ pub enum Command {
     Serve(ServeArgs),
     /// Manage API keys directly in the database (works while the service runs).
     Keys(KeysArgs),
+    /// Bring the database's schema up to date, then exit; safe to run from
+    /// several replicas at once.
+    Migrate(MigrateArgs),
     #[command(flatten)]
     Client(crate::cli::ClientCommand),
+}
+
+/// `leadqual migrate`
+#[derive(Debug, clap::Args)]
+pub struct MigrateArgs {
+    /// The database the service uses.
+    #[arg(
+        long,
+        env = "LEADQUAL_DATABASE_URL",
+        default_value = "sqlite://leadqual.db"
+    )]
+    pub database_url: String,
 }
 
 /// `leadqual keys ...`

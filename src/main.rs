@@ -2,7 +2,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use leadqual::auth::{Authenticator, CLI_ACTOR};
-use leadqual::configuration::{Cli, Command, KeysArgs, KeysCommand};
+use leadqual::configuration::{Cli, Command, KeysArgs, KeysCommand, MigrateArgs};
 use leadqual::grpc::{Limits, RateLimit};
 use leadqual::startup::{Application, Settings, TlsFiles, shutdown_signal};
 use leadqual::{storage, telemetry};
@@ -38,8 +38,20 @@ async fn main() -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Keys(args) => keys(args).await.map(|()| ExitCode::SUCCESS),
+        Command::Migrate(args) => migrate(args).await.map(|()| ExitCode::SUCCESS),
         Command::Client(command) => Ok(leadqual::cli::run(command).await),
     }
+}
+
+/// `leadqual migrate`: the schema up to date, then exit (a deployment's
+/// step before the replicas start; `serve` migrates too).
+async fn migrate(args: MigrateArgs) -> anyhow::Result<()> {
+    storage::migrate(&args.database_url).await?;
+    eprintln!(
+        "the database is at schema version {}",
+        storage::schema_version(&args.database_url)
+    );
+    Ok(())
 }
 
 /// `leadqual keys`: straight to the database, so it works before any key

@@ -360,6 +360,32 @@ pub trait Storage: Send + Sync + 'static {
     ) -> StorageResult<Vec<AuditEvent>>;
 }
 
+/// Brings the schema of the database named by `database_url` (as for
+/// [`connect`]) up to date and closes it again; nothing else is started.
+/// Safe to run from several processes at once: each migration is applied
+/// once, the others wait for it and then find nothing left to do.
+pub async fn migrate(database_url: &str) -> anyhow::Result<()> {
+    if is_postgres(database_url) {
+        postgres::migrate(database_url).await
+    } else {
+        sqlite::migrate(database_url).await
+    }
+}
+
+/// The newest schema version of the backend of `database_url`.
+pub fn schema_version(database_url: &str) -> i64 {
+    let migrator = if is_postgres(database_url) {
+        &postgres::MIGRATOR
+    } else {
+        &sqlite::MIGRATOR
+    };
+    migrator.iter().map(|m| m.version).max().unwrap_or(0)
+}
+
+fn is_postgres(database_url: &str) -> bool {
+    database_url.starts_with("postgres://") || database_url.starts_with("postgresql://")
+}
+
 /// Opens the storage named by `database_url` and runs its migrations:
 /// `postgres://…` / `postgresql://…` for PostgreSQL, `sqlite://PATH`,
 /// `sqlite::memory:` or a plain file path for SQLite.
@@ -372,7 +398,7 @@ pub async fn connect_waiting(
     database_url: &str,
     wait: Duration,
 ) -> anyhow::Result<Arc<dyn Storage>> {
-    if database_url.starts_with("postgres://") || database_url.starts_with("postgresql://") {
+    if is_postgres(database_url) {
         Ok(Arc::new(sql::SqlStorage::new(
             postgres::PostgresBackend::connect(database_url, wait).await?,
         )))
