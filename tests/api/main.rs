@@ -12,6 +12,7 @@ mod failures;
 mod health_check;
 mod leads;
 mod limits;
+mod logs;
 mod migrate;
 mod outage;
 mod overrides;
