@@ -32,6 +32,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         // The per-item error of QualifyLeads: tonic-types' own type, so that
         // a Status's details convert to it without re-encoding by hand.
         .extern_path(".google.rpc.Status", "::tonic_types::pb::Status")
+        // prost's codec, with malformed requests INVALID_ARGUMENT.
+        .codec_path("crate::grpc::codec::LeadqualCodec")
         .compile_fds(descriptors)?;
     Ok(())
 }

@@ -177,13 +177,7 @@ async fn measure(
 /// Starts a server on `url`, streams `leads` new leads through
 /// QualifyLeads and returns how long the stream took.
 async fn stream_leads(url: &str, leads: usize) -> anyhow::Result<Duration> {
-    let settings = Settings {
-        listen: "127.0.0.1:0".parse()?,
-        database_url: url.to_owned(),
-        allow_unauthenticated: false,
-        tls: None,
-        metrics_listen: None,
-    };
+    let settings = Settings::new("127.0.0.1:0".parse()?, url);
     let app = Application::build(&settings).await?;
     let port = app.port();
     let (stop, stopped) = oneshot::channel::<()>();

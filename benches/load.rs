@@ -859,13 +859,7 @@ async fn start_leadqual(
     database_url: &str,
     database: Database,
 ) -> anyhow::Result<RunningServer> {
-    let settings = Settings {
-        listen: "127.0.0.1:0".parse()?,
-        database_url: database_url.to_owned(),
-        allow_unauthenticated: false,
-        tls: None,
-        metrics_listen: None,
-    };
+    let settings = Settings::new("127.0.0.1:0".parse()?, database_url);
     let built = async {
         let keys = if plan.args.no_auth {
             Keys::default()

@@ -311,13 +311,7 @@ async fn measure(backend: &str, url: &str, leads: usize, runs: usize) -> anyhow:
     };
     let admin = issue(Role::Admin).await?;
     let reader = issue(Role::Reader).await?;
-    let settings = Settings {
-        listen: "127.0.0.1:0".parse()?,
-        database_url: url.to_owned(),
-        allow_unauthenticated: false,
-        tls: None,
-        metrics_listen: None,
-    };
+    let settings = Settings::new("127.0.0.1:0".parse()?, url);
     let app = Application::build(&settings).await?;
     let port = app.port();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

@@ -63,6 +63,11 @@ impl Caller {
             )))
         }
     }
+
+    /// Whether the call came without a key, as allowed while none exists.
+    pub fn is_keyless(&self) -> bool {
+        self.actor == UNAUTHENTICATED_ACTOR
+    }
 }
 
 /// Checks a tenant name: 1–64 of `a-z 0-9 - _`, starting with a letter or digit.

@@ -18,8 +18,23 @@ pub enum Command {
     Serve(ServeArgs),
     /// Manage API keys directly in the database (works while the service runs).
     Keys(KeysArgs),
+    /// Bring the database's schema up to date, then exit; safe to run from
+    /// several replicas at once.
+    Migrate(MigrateArgs),
     #[command(flatten)]
     Client(crate::cli::ClientCommand),
+}
+
+/// `leadqual migrate`
+#[derive(Debug, clap::Args)]
+pub struct MigrateArgs {
+    /// The database the service uses.
+    #[arg(
+        long,
+        env = "LEADQUAL_DATABASE_URL",
+        default_value = "sqlite://leadqual.db"
+    )]
+    pub database_url: String,
 }
 
 /// `leadqual keys ...`
@@ -118,6 +133,52 @@ pub struct ServeArgs {
     /// Log filter, e.g. "info" or "leadqual=debug,sqlx=warn".
     #[arg(long, env = "LEADQUAL_LOG", default_value = "info")]
     pub log_filter: String,
+
+    /// Calls served at once; more are refused at once with
+    /// RESOURCE_EXHAUSTED rather than queued (watches are counted apart,
+    /// see --max-watches).
+    #[arg(long, env = "LEADQUAL_MAX_CONCURRENT_CALLS", default_value_t = 256,
+          value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub max_concurrent_calls: u32,
+
+    /// WatchVerdicts streams open at once; more are refused with
+    /// RESOURCE_EXHAUSTED.
+    #[arg(long, env = "LEADQUAL_MAX_WATCHES", default_value_t = 64,
+          value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub max_watches: u32,
+
+    /// Calls per second each tenant may make (0: no limit); beyond it,
+    /// RESOURCE_EXHAUSTED with a RetryInfo saying when to retry.
+    #[arg(long, env = "LEADQUAL_RATE_LIMIT", default_value_t = 0)]
+    pub rate_limit: u32,
+
+    /// Calls a tenant may make in a burst above --rate-limit (default: one
+    /// second's worth).
+    #[arg(long, env = "LEADQUAL_RATE_LIMIT_BURST")]
+    pub rate_limit_burst: Option<u32>,
+
+    /// Deadline of a call whose caller sets none or a later one (grpc-timeout
+    /// is honoured when shorter); streams have only the caller's.
+    #[arg(long, env = "LEADQUAL_DEFAULT_DEADLINE", default_value = "30s",
+          value_parser = humantime::parse_duration)]
+    pub default_deadline: std::time::Duration,
+
+    /// Largest request message accepted, in bytes.
+    #[arg(long, env = "LEADQUAL_MAX_MESSAGE_BYTES", default_value_t = 4 * 1024 * 1024,
+          value_parser = clap::value_parser!(u32).range(1024..=64 * 1024 * 1024))]
+    pub max_message_bytes: u32,
+
+    /// How long start-up waits for the database server to answer, retrying
+    /// with backoff.
+    #[arg(long, env = "LEADQUAL_DATABASE_WAIT", default_value = "60s",
+          value_parser = humantime::parse_duration)]
+    pub database_wait: std::time::Duration,
+
+    /// On SIGTERM or Ctrl-C: how long calls in flight may take to finish
+    /// before the process exits anyway.
+    #[arg(long, env = "LEADQUAL_DRAIN_TIMEOUT", default_value = "20s",
+          value_parser = humantime::parse_duration)]
+    pub drain_timeout: std::time::Duration,
 
     /// Serve Prometheus metrics at GET /metrics on this address, e.g.
     /// 0.0.0.0:9090 (off when unset).

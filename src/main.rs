@@ -2,7 +2,8 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use leadqual::auth::{Authenticator, CLI_ACTOR};
-use leadqual::configuration::{Cli, Command, KeysArgs, KeysCommand};
+use leadqual::configuration::{Cli, Command, KeysArgs, KeysCommand, MigrateArgs};
+use leadqual::grpc::{Limits, RateLimit};
 use leadqual::startup::{Application, Settings, TlsFiles, shutdown_signal};
 use leadqual::{storage, telemetry};
 
@@ -25,6 +26,15 @@ async fn main() -> anyhow::Result<ExitCode> {
                     _ => None,
                 },
                 metrics_listen: args.metrics_listen,
+                limits: Limits {
+                    max_concurrent_calls: args.max_concurrent_calls as usize,
+                    max_watches: args.max_watches as usize,
+                    rate_limit: RateLimit::new(args.rate_limit, args.rate_limit_burst),
+                    default_deadline: args.default_deadline,
+                    max_message_bytes: args.max_message_bytes as usize,
+                },
+                database_wait: args.database_wait,
+                drain_timeout: args.drain_timeout,
             };
             let served = serve(&settings).await;
             // The spans of the last calls go out before the process ends.
@@ -32,6 +42,7 @@ async fn main() -> anyhow::Result<ExitCode> {
             served.map(|()| ExitCode::SUCCESS)
         }
         Command::Keys(args) => keys(args).await.map(|()| ExitCode::SUCCESS),
+        Command::Migrate(args) => migrate(args).await.map(|()| ExitCode::SUCCESS),
         Command::Client(command) => Ok(leadqual::cli::run(command).await),
     }
 }
@@ -41,6 +52,17 @@ async fn serve(settings: &Settings) -> anyhow::Result<()> {
         tracing::error!(error = %format!("{e:#}"), "cannot start");
     })?;
     app.run_until_stopped(shutdown_signal()).await
+}
+
+/// `leadqual migrate`: the schema up to date, then exit (a deployment's
+/// step before the replicas start; `serve` migrates too).
+async fn migrate(args: MigrateArgs) -> anyhow::Result<()> {
+    storage::migrate(&args.database_url).await?;
+    eprintln!(
+        "the database is at schema version {}",
+        storage::schema_version(&args.database_url)
+    );
+    Ok(())
 }
 
 /// `leadqual keys`: straight to the database, so it works before any key

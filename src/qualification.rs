@@ -3,6 +3,7 @@
 //! the retry policy; the engine stays pure and storage stays dumb.
 
 mod analytics;
+mod turns;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -132,6 +133,7 @@ const PROFILE_CACHE_TTL: Duration = Duration::from_secs(1);
 pub struct Qualifier {
     storage: Arc<dyn Storage>,
     profiles: Arc<Mutex<ProfileCache>>,
+    turns: turns::LeadTurns,
 }
 
 /// Per tenant: the current profile and when it was read.
@@ -142,6 +144,7 @@ impl Qualifier {
         Self {
             storage,
             profiles: Arc::default(),
+            turns: turns::LeadTurns::default(),
         }
     }
 
@@ -175,6 +178,22 @@ impl Qualifier {
 
     /// Merges, evaluates and (unless `validate_only`) stores atomically.
     pub async fn qualify(&self, tenant: &str, cmd: QualifyLead) -> Result<Qualified, AppError> {
+        // Calls on one lead wait their turn here rather than race below.
+        let _turn = if cmd.validate_only {
+            None
+        } else {
+            let turn = self.turns.take(tenant, cmd.lead_id.as_str()).await;
+            if turn.is_none() {
+                metrics::counter!("leadqual_rpc_shed_total", "rpc" => "QualifyLead", "reason" => "lead_queue")
+                    .increment(1);
+                return Err(AppError::ResourceExhausted(format!(
+                    "{} qualifications of lead {} are waiting already; retry with backoff",
+                    turns::MAX_WAITING_PER_LEAD,
+                    cmd.lead_id
+                )));
+            }
+            turn
+        };
         let profile = self.profile_for_evaluation(tenant).await?;
         for _ in 0..MAX_ATTEMPTS {
             // The request id is checked on every attempt: a concurrent retry

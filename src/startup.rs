@@ -10,11 +10,13 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Identity, Server, ServerTlsConfig};
+use tonic_health::ServingStatus;
+use tonic_health::server::HealthReporter;
 use tower::ServiceBuilder;
 use tower_http::trace::TraceLayer;
 
 use crate::auth::Authenticator;
-use crate::grpc::{AdminApi, GuardLayer, LeadQualificationApi};
+use crate::grpc::{AdminApi, Admission, GuardLayer, LeadQualificationApi, Limits};
 use crate::observability::{self, MetricsListener};
 use crate::proto;
 use crate::proto::v1::admin_service_server::AdminServiceServer;
@@ -36,6 +38,30 @@ pub struct Settings {
     /// Serve Prometheus metrics at `GET /metrics` on this address (port 0
     /// picks a free port; see [`Application::metrics_port`]).
     pub metrics_listen: Option<SocketAddr>,
+    /// What calls are admitted under.
+    pub limits: Limits,
+    /// How long start-up waits for a database server to answer.
+    pub database_wait: Duration,
+    /// How long calls in flight may take to finish once shutdown begins.
+    pub drain_timeout: Duration,
+}
+
+impl Settings {
+    /// Listening on `listen` over `database_url`, in plaintext, keyless
+    /// calls only on loopback while no key exists, with the default limits,
+    /// a 60 s wait for the database, a 20 s drain and no metrics listener.
+    pub fn new(listen: SocketAddr, database_url: impl Into<String>) -> Self {
+        Self {
+            listen,
+            database_url: database_url.into(),
+            allow_unauthenticated: false,
+            tls: None,
+            limits: Limits::default(),
+            database_wait: Duration::from_secs(60),
+            drain_timeout: Duration::from_secs(20),
+            metrics_listen: None,
+        }
+    }
 }
 
 /// PEM files of the server's certificate (chain) and private key.
@@ -57,6 +83,8 @@ pub struct Application {
     open_when_keyless: bool,
     tls: Option<ServerTlsConfig>,
     metrics: Option<MetricsListener>,
+    limits: Limits,
+    drain_timeout: Duration,
 }
 
 impl Application {
@@ -67,7 +95,10 @@ impl Application {
             Some(address) => Some(MetricsListener::bind(address).await?),
             None => None,
         };
-        let mut storage = storage::connect(&settings.database_url).await?;
+        let mut storage =
+            storage::connect_waiting(&settings.database_url, settings.database_wait).await?;
+        // A SQLite file is there once open; PostgreSQL's probe keeps the
+        // gauge current from here on.
         observability::database_up(true);
         if metrics.is_some() {
             storage = Arc::new(MeteredStorage::new(storage));
@@ -110,6 +141,8 @@ impl Application {
             open_when_keyless: loopback || settings.allow_unauthenticated,
             tls,
             metrics,
+            limits: settings.limits.clone(),
+            drain_timeout: settings.drain_timeout,
         })
     }
 
@@ -129,7 +162,9 @@ impl Application {
     ) -> anyhow::Result<()> {
         let metrics_storage = self.storage.clone();
         let qualifier = Qualifier::new(self.storage.clone());
+        let admission = Arc::new(Admission::new(&self.limits));
         let (watchers, close_watches) = Watchers::new(self.storage.clone());
+        let reachability = self.storage.reachability();
         let auth = Arc::new(Authenticator::new(self.storage, self.open_when_keyless));
         let api = LeadQualificationApi::new(qualifier.clone(), watchers);
         let admin = AdminApi::new(qualifier, auth.clone());
@@ -137,6 +172,8 @@ impl Application {
         health
             .set_serving::<LeadQualificationServiceServer<LeadQualificationApi>>()
             .await;
+        let (stop_reporting, stopped) = tokio::sync::watch::channel(());
+        tokio::spawn(report_reachability(reachability, health.clone(), stopped));
 
         let reflection_v1 = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
@@ -155,21 +192,29 @@ impl Application {
             .layer(TraceLayer::new_for_grpc().on_failure(()))
             // Key, role, span and log line of every call but health and
             // reflection, by the table of `grpc::guard::RPC_ROLES`.
-            .layer(GuardLayer::new(auth));
+            .layer(GuardLayer::new(auth, admission.clone()));
 
         // Small unary calls must not wait for Nagle's algorithm.
         let incoming = TcpIncoming::from(self.listener).with_nodelay(Some(true));
         tracing::info!(address = %self.local_addr, tls = self.tls.is_some(), "leadqual listening");
         let health_on_shutdown = health.clone();
+        let (draining, drain_started) = tokio::sync::oneshot::channel();
         let drain = async move {
             shutdown.await;
             tracing::info!("shutting down: draining in-flight calls");
+            // New calls are refused from now on, also on open connections.
+            admission.start_draining();
+            drop(stop_reporting);
             // Watches would never drain: they end, and their clients resume
             // on another replica or after the restart.
             close_watches.close();
             health_on_shutdown
+                .set_service_status("", ServingStatus::NotServing)
+                .await;
+            health_on_shutdown
                 .set_not_serving::<LeadQualificationServiceServer<LeadQualificationApi>>()
                 .await;
+            let _ = draining.send(());
         };
         let mut server = Server::builder();
         if let Some(tls) = self.tls {
@@ -183,17 +228,36 @@ impl Application {
                 let _ = metrics_stopped.await;
             }))
         });
-        let served = server
-            .timeout(Duration::from_secs(30))
+        let max_message = self.limits.max_message_bytes;
+        let serve = server
+            // Headers carry a key and a trace context: 16 KiB is plenty.
+            .http2_max_header_list_size(Some(16 * 1024))
             .layer(middleware)
             .add_service(health_service)
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
-            .add_service(LeadQualificationServiceServer::new(api))
-            .add_service(AdminServiceServer::new(admin))
-            .serve_with_incoming_shutdown(incoming, drain)
-            .await
-            .context("the gRPC server failed");
+            .add_service(
+                LeadQualificationServiceServer::new(api).max_decoding_message_size(max_message),
+            )
+            .add_service(AdminServiceServer::new(admin).max_decoding_message_size(max_message))
+            .serve_with_incoming_shutdown(incoming, drain);
+        let drain_timeout = self.drain_timeout;
+        let cut_off = async move {
+            match drain_started.await {
+                Ok(()) => tokio::time::sleep(drain_timeout).await,
+                Err(_) => std::future::pending().await,
+            }
+        };
+        let served = tokio::select! {
+            served = serve => served.context("the gRPC server failed"),
+            () = cut_off => {
+                tracing::warn!(
+                    drain_timeout = ?drain_timeout,
+                    "calls were still in flight when the drain timeout passed; stopping anyway"
+                );
+                Ok(())
+            }
+        };
         // Metrics stay up while calls drain, and stop with the server.
         let _ = stop_metrics.send(());
         if let Some(mut metrics) = metrics {
@@ -207,6 +271,34 @@ impl Application {
         served?;
         tracing::info!("stopped");
         Ok(())
+    }
+}
+
+/// Keeps the health service in step with the database: `NOT_SERVING` while
+/// it is unreachable, `SERVING` again when it answers, until `stop` fires.
+async fn report_reachability(
+    mut reachable: tokio::sync::watch::Receiver<bool>,
+    health: HealthReporter,
+    mut stop: tokio::sync::watch::Receiver<()>,
+) {
+    loop {
+        let up = *reachable.borrow_and_update();
+        let status = if up {
+            ServingStatus::Serving
+        } else {
+            ServingStatus::NotServing
+        };
+        health.set_service_status("", status).await;
+        health
+            .set_service_status(
+                <LeadQualificationServiceServer<LeadQualificationApi> as tonic::server::NamedService>::NAME,
+                status,
+            )
+            .await;
+        tokio::select! {
+            _ = stop.changed() => return,
+            changed = reachable.changed() => if changed.is_err() { return },
+        }
     }
 }
 

@@ -37,6 +37,14 @@ impl AdminService for AdminApi {
         request: Request<pb::CreateApiKeyRequest>,
     ) -> Result<Response<pb::CreateApiKeyResponse>, Status> {
         let (caller, request) = authenticated(request)?;
+        if caller.is_keyless() {
+            // Whoever minted the first key over the wire would lock every
+            // other local client out: the operator makes it.
+            return Err(Status::permission_denied(
+                "the first API key is created by the operator with \
+                 `leadqual keys create --tenant NAME --role admin`, not over the wire",
+            ));
+        }
         let mut violations = Vec::new();
         let roles = convert::roles_from_wire(&request.roles, &mut violations);
         if !violations.is_empty() {

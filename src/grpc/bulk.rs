@@ -88,10 +88,18 @@ struct InFlight {
     /// Its leads and request ids: a round that shares one waits for this
     /// commit before it reads.
     keys: HashSet<Key>,
-    commit: JoinHandle<Result<Vec<Result<Qualified, AppError>>, AppError>>,
+    commit: Commit,
     /// How many answers the commit fills in.
     size: usize,
     answers: Answers,
+}
+
+type Committed = Result<Vec<Result<Qualified, AppError>>, AppError>;
+
+/// A round's commit: running, or done before its answers went out.
+enum Commit {
+    Running(JoinHandle<Committed>),
+    Done(Result<Committed, tokio::task::JoinError>),
 }
 
 #[derive(Hash, PartialEq, Eq)]
@@ -145,7 +153,11 @@ async fn land(in_flight: &mut Option<InFlight>, results: &Results, tally: &mut T
     else {
         return true;
     };
-    match commit.await {
+    let done = match commit {
+        Commit::Running(handle) => handle.await,
+        Commit::Done(done) => done,
+    };
+    match done {
         Ok(Ok(committed)) => answers.fill(committed),
         Ok(Err(err)) => answers.fail(size, &Status::from(err)),
         Err(e) => answers.fail(
@@ -187,7 +199,26 @@ async fn run(
     let mut in_flight: Option<InFlight> = None;
     let mut batches = items.ready_chunks(BATCH);
     let ended = 'stream: loop {
-        let Some(batch) = batches.next().await else {
+        // While the next items are awaited, the round in flight is
+        // answered as soon as it is committed: a caller may wait for a
+        // result before it sends more.
+        let next = loop {
+            let running = match in_flight.as_mut().map(|f| &mut f.commit) {
+                Some(Commit::Running(handle)) => handle,
+                _ => break batches.next().await,
+            };
+            let done = tokio::select! {
+                batch = batches.next() => break batch,
+                done = running => done,
+            };
+            if let Some(flight) = in_flight.as_mut() {
+                flight.commit = Commit::Done(done);
+            }
+            if !land(&mut in_flight, &results, &mut tally).await {
+                break 'stream None;
+            }
+        };
+        let Some(batch) = next else {
             break None;
         };
         // A transport error (e.g. an undecodable message) ends the stream
@@ -247,10 +278,10 @@ async fn run(
                     let (qualifier, tenant) = (qualifier.clone(), tenant.clone());
                     in_flight = Some(InFlight {
                         keys: round_keys,
-                        commit: tokio::spawn(
+                        commit: Commit::Running(tokio::spawn(
                             async move { qualifier.commit_round(&tenant, prepared).await }
                                 .in_current_span(),
-                        ),
+                        )),
                         size,
                         answers: batch,
                     });

@@ -8,7 +8,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use http::HeaderValue;
 use http_body::{Body, Frame, SizeHint};
@@ -16,6 +16,9 @@ use tonic::{Code, Request, Status};
 use tower::{Layer, Service};
 use tracing::{Instrument, Span};
 
+use tokio::sync::OwnedSemaphorePermit;
+
+use super::limits::{Admission, CallKind, Shed};
 use crate::auth::{Authenticator, Caller, Role};
 use crate::observability;
 use crate::proto::v1::admin_service_server::SERVICE_NAME as ADMIN;
@@ -75,6 +78,16 @@ fn declared(
         .map(|&(_, method, role)| (method, role))
 }
 
+/// How a method answers, which decides the room it takes and its deadline;
+/// a unit test checks this against the protos' streaming flags.
+fn call_kind(method: &str) -> CallKind {
+    match method {
+        "QualifyLeads" => CallKind::Stream,
+        "WatchVerdicts" => CallKind::Watch,
+        _ => CallKind::Unary,
+    }
+}
+
 /// The service and method a gRPC path `/service/method` names.
 fn service_and_method(path: &str) -> Option<(&str, &str)> {
     path.strip_prefix('/')?.split_once('/')
@@ -126,14 +139,17 @@ fn rpc_span(rpc: &'static str) -> Span {
 #[derive(Clone)]
 pub struct GuardLayer {
     auth: Arc<Authenticator>,
+    admission: Arc<Admission>,
     roles: &'static [(&'static str, &'static str, Role)],
 }
 
 impl GuardLayer {
-    /// Guards every call with the roles of [`RPC_ROLES`].
-    pub fn new(auth: Arc<Authenticator>) -> Self {
+    /// Guards every call with the roles of [`RPC_ROLES`], admitting calls
+    /// under `admission`.
+    pub fn new(auth: Arc<Authenticator>, admission: Arc<Admission>) -> Self {
         Self {
             auth,
+            admission,
             roles: RPC_ROLES,
         }
     }
@@ -146,18 +162,21 @@ impl<S> Layer<S> for GuardLayer {
         Guard {
             inner,
             auth: self.auth.clone(),
+            admission: self.admission.clone(),
             roles: self.roles,
         }
     }
 }
 
-/// Lets a call through to its handler only with a key that has the role its
-/// RPC declares, inside the call's span, and logs one line when it ends.
-/// Keyless services pass untouched.
+/// Lets a call through to its handler only with room for it, a key that has
+/// the role its RPC declares and within its tenant's rate, inside the call's
+/// span and under its deadline, and logs one line when it ends. Keyless
+/// services pass untouched.
 #[derive(Clone)]
 pub struct Guard<S> {
     inner: S,
     auth: Arc<Authenticator>,
+    admission: Arc<Admission>,
     roles: &'static [(&'static str, &'static str, Role)],
 }
 
@@ -200,18 +219,67 @@ where
         let span = rpc_span(method);
         telemetry::continue_trace(&span, service, method, request.headers());
         let log = CallLog::new(method, span.clone());
+        let refuse = move |log: CallLog, status: Status| {
+            log.end(&status);
+            Ok(status.into_http::<ResBody>().map(CallBody::unlogged))
+        };
+        let shed = move |log: CallLog, (why, status): (Shed, Status)| {
+            count_shed(method, why);
+            refuse(log, status)
+        };
+        // Room first: refusing costs nothing, authenticating may not.
+        let kind = call_kind(method);
+        let permit = match self.admission.admit(kind) {
+            Ok(permit) => permit,
+            Err(refused) => return Box::pin(std::future::ready(shed(log, refused))),
+        };
+        // A moment before the transport's own timer, which would answer
+        // CANCELLED, so that the caller learns its deadline passed.
+        let deadline = self
+            .admission
+            .deadline(kind, request.headers())
+            .map(|after| {
+                (
+                    after,
+                    tokio::time::Instant::now() + after.saturating_sub(EARLY),
+                )
+            });
+        if let Some((after, at)) = deadline
+            && at <= tokio::time::Instant::now()
+        {
+            // Over before it began: not worth starting.
+            let status = deadline_exceeded(after);
+            return Box::pin(std::future::ready(refuse(log, status)));
+        }
         let auth = self.auth.clone();
+        let admission = self.admission.clone();
         let call = async move {
             let authorization = request.headers().get(http::header::AUTHORIZATION);
             let caller = match authenticate(&auth, authorization, role).await {
                 Ok(caller) => caller,
-                Err(status) => {
-                    log.end(&status);
-                    return Ok(status.into_http::<ResBody>().map(CallBody::unlogged));
-                }
+                Err(status) => return Err(status),
             };
+            if let Err((why, status)) = admission.check_rate(&caller.tenant) {
+                count_shed(method, why);
+                return Err(status);
+            }
             request.extensions_mut().insert(caller);
-            let response = inner.call(request).await?;
+            Ok(inner.call(request).await)
+        };
+        let call = async move {
+            let called = match deadline {
+                None => call.await,
+                Some((after, at)) => match tokio::time::timeout_at(at, call).await {
+                    Ok(called) => called,
+                    // The handler is dropped: what it stored is kept, and a
+                    // retry with the same request id replays it.
+                    Err(_) => Err(deadline_exceeded(after)),
+                },
+            };
+            let response = match called {
+                Ok(response) => response?,
+                Err(status) => return refuse(log, status),
+            };
             // A failed unary call answers with its status in the headers;
             // otherwise the status comes in the trailers after the messages.
             match status_in(response.headers()) {
@@ -219,11 +287,25 @@ where
                     log.end(&status);
                     Ok(response.map(CallBody::unlogged))
                 }
-                None => Ok(response.map(|body| CallBody::logged(body, log))),
+                None => Ok(response.map(|body| CallBody::logged(body, log, Some(permit)))),
             }
         };
         Box::pin(call.instrument(span))
     }
+}
+
+/// How much earlier than the caller's deadline a call is ended.
+const EARLY: Duration = Duration::from_millis(2);
+
+fn deadline_exceeded(after: Duration) -> Status {
+    Status::deadline_exceeded(format!(
+        "the call's deadline of {after:?} passed before it completed"
+    ))
+}
+
+fn count_shed(rpc: &'static str, why: Shed) {
+    metrics::counter!("leadqual_rpc_shed_total", "rpc" => rpc, "reason" => why.reason())
+        .increment(1);
 }
 
 /// The caller behind the `authorization` header, if it has `needed`; its
@@ -340,18 +422,26 @@ impl Drop for CallLog {
 pub struct CallBody<B> {
     inner: B,
     log: Option<CallLog>,
+    /// The call's room among those in flight, given back when the body is
+    /// dropped.
+    _permit: Option<OwnedSemaphorePermit>,
 }
 
 impl<B> CallBody<B> {
-    fn logged(inner: B, log: CallLog) -> Self {
+    fn logged(inner: B, log: CallLog, permit: Option<OwnedSemaphorePermit>) -> Self {
         Self {
             inner,
             log: Some(log),
+            _permit: permit,
         }
     }
 
     fn unlogged(inner: B) -> Self {
-        Self { inner, log: None }
+        Self {
+            inner,
+            log: None,
+            _permit: None,
+        }
     }
 }
 
@@ -409,6 +499,7 @@ mod tests {
     use prost::Message;
 
     use super::*;
+    use crate::grpc::limits::Limits;
 
     /// Every method of every service in the compiled protos, as
     /// `(service, method)`.
@@ -448,6 +539,25 @@ mod tests {
             declared, served,
             "RPC_ROLES and the protos name the same RPCs"
         );
+    }
+
+    #[test]
+    fn streaming_rpcs_are_admitted_as_streams() {
+        let set = prost_types::FileDescriptorSet::decode(crate::proto::FILE_DESCRIPTOR_SET)
+            .expect("the compiled descriptor set decodes");
+        let mut streams = 0;
+        for method in set
+            .file
+            .iter()
+            .flat_map(|f| &f.service)
+            .flat_map(|s| &s.method)
+        {
+            let streaming = method.client_streaming() || method.server_streaming();
+            let kind = call_kind(method.name());
+            assert_eq!(kind != CallKind::Unary, streaming, "{}", method.name());
+            streams += usize::from(streaming);
+        }
+        assert_eq!(streams, 2, "QualifyLeads and WatchVerdicts");
     }
 
     #[test]
@@ -562,7 +672,7 @@ mod tests {
             ]
             .into(),
         );
-        let mut body = CallBody::logged(frames, CallLog::new("Test", Span::none()));
+        let mut body = CallBody::logged(frames, CallLog::new("Test", Span::none()), None);
         let mut cx = Context::from_waker(std::task::Waker::noop());
 
         let data = Pin::new(&mut body).poll_frame(&mut cx);
@@ -579,6 +689,7 @@ mod tests {
         let mut body = CallBody::logged(
             Frames(std::collections::VecDeque::new()),
             CallLog::new("Test", Span::none()),
+            None,
         );
         assert!(!body.is_end_stream());
         let mut cx = Context::from_waker(std::task::Waker::noop());
@@ -631,6 +742,7 @@ mod tests {
         assert_eq!(RPC_ROLES[0].1, "QualifyLead");
         let layer = GuardLayer {
             auth,
+            admission: Arc::new(Admission::new(&Limits::default())),
             roles: &RPC_ROLES[1..],
         };
         let mut guard = layer.layer(handler.clone());

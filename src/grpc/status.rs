@@ -91,6 +91,10 @@ impl From<AppError> for Status {
                 tracing::error!(error = %format!("{cause:#}"), "storage failed");
                 Status::unavailable("storage is unavailable; nothing was stored, retry the call")
             }
+            // Logged once by the probe when the database went away.
+            AppError::Storage(StorageError::Down) => Status::unavailable(
+                "the database is unreachable; nothing was stored, retry the call",
+            ),
             AppError::Storage(StorageError::Corrupt(cause)) => {
                 tracing::error!(error = %format!("{cause:#}"), "stored record unreadable");
                 Status::internal("a stored record is unreadable")

@@ -193,6 +193,9 @@ pub trait Backend: Send + Sync + 'static {
 
     /// See [`Storage::pool_usage`](super::Storage::pool_usage).
     fn pool_usage(&self) -> PoolUsage;
+
+    /// See [`Storage::reachability`].
+    fn reachability(&self) -> tokio::sync::watch::Receiver<bool>;
     /// See [`Storage::commit_qualifications`].
     fn commit_qualifications(
         &self,

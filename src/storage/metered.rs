@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use async_trait::async_trait;
 use jiff::Timestamp;
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, watch};
 
 use super::notices::{Notice, NoticesDown};
 use super::{
@@ -32,8 +32,9 @@ impl MeteredStorage {
 }
 
 /// Runs `operation` and records its time, and its failure when the database
-/// failed. Refusals the caller expects and acts on (a lead changed, a
-/// request id or profile version taken) are outcomes, not errors.
+/// failed or is known to be down. Refusals the caller expects and acts on (a
+/// lead changed, a request id or profile version taken) are outcomes, not
+/// errors.
 async fn timed<T>(
     name: &'static str,
     operation: impl Future<Output = StorageResult<T>>,
@@ -42,7 +43,7 @@ async fn timed<T>(
     let result = operation.await;
     let failed = matches!(
         result,
-        Err(StorageError::Unavailable(_) | StorageError::Corrupt(_))
+        Err(StorageError::Unavailable(_) | StorageError::Corrupt(_) | StorageError::Down)
     );
     observability::record_storage(name, started.elapsed(), failed);
     result
@@ -182,6 +183,10 @@ impl Storage for MeteredStorage {
 
     fn verdict_notices(&self) -> Result<broadcast::Receiver<Notice>, NoticesDown> {
         self.inner.verdict_notices()
+    }
+
+    fn reachability(&self) -> watch::Receiver<bool> {
+        self.inner.reachability()
     }
 
     async fn list_verdicts(
@@ -391,6 +396,10 @@ mod tests {
                     StorageResult::<()>::Err(StorageError::Corrupt(anyhow::anyhow!("bad row")))
                 })
                 .await;
+                let _ = timed("get_verdict", async {
+                    StorageResult::<()>::Err(StorageError::Down)
+                })
+                .await;
             });
         });
         let duration = observability::STORAGE_DURATION.to_owned();
@@ -400,8 +409,8 @@ mod tests {
             vec![
                 (duration.clone(), "commit_qualification".to_owned(), 2),
                 (duration.clone(), "get_lead".to_owned(), 1),
-                (duration, "get_verdict".to_owned(), 2),
-                (errors, "get_verdict".to_owned(), 2),
+                (duration, "get_verdict".to_owned(), 3),
+                (errors, "get_verdict".to_owned(), 3),
             ]
         );
     }

@@ -13,6 +13,7 @@ mod sql;
 pub mod sqlite;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use jiff::Timestamp;
@@ -126,6 +127,9 @@ pub enum StorageError {
     Corrupt(anyhow::Error),
     #[error("storage failed: {0:#}")]
     Unavailable(#[from] anyhow::Error),
+    /// The database does not answer its probe: failed without trying.
+    #[error("the database is unreachable")]
+    Down,
 }
 
 impl From<sqlx::Error> for StorageError {
@@ -270,6 +274,10 @@ pub trait Storage: Send + Sync + 'static {
     /// notices may be lost.
     fn verdict_notices(&self) -> Result<broadcast::Receiver<Notice>, NoticesDown>;
 
+    /// Whether the database answers, kept current by a probe: `false` while
+    /// it is unreachable, when calls needing it fail at once.
+    fn reachability(&self) -> tokio::sync::watch::Receiver<bool>;
+
     /// A lead's verdicts, newest first, with `seq` below `before` (exclusive).
     async fn list_verdicts(
         &self,
@@ -376,13 +384,47 @@ pub trait Storage: Send + Sync + 'static {
     fn pool_usage(&self) -> PoolUsage;
 }
 
+/// Brings the schema of the database named by `database_url` (as for
+/// [`connect`]) up to date and closes it again; nothing else is started.
+/// Safe to run from several processes at once: each migration is applied
+/// once, the others wait for it and then find nothing left to do.
+pub async fn migrate(database_url: &str) -> anyhow::Result<()> {
+    if is_postgres(database_url) {
+        postgres::migrate(database_url).await
+    } else {
+        sqlite::migrate(database_url).await
+    }
+}
+
+/// The newest schema version of the backend of `database_url`.
+pub fn schema_version(database_url: &str) -> i64 {
+    let migrator = if is_postgres(database_url) {
+        &postgres::MIGRATOR
+    } else {
+        &sqlite::MIGRATOR
+    };
+    migrator.iter().map(|m| m.version).max().unwrap_or(0)
+}
+
+fn is_postgres(database_url: &str) -> bool {
+    database_url.starts_with("postgres://") || database_url.starts_with("postgresql://")
+}
+
 /// Opens the storage named by `database_url` and runs its migrations:
 /// `postgres://…` / `postgresql://…` for PostgreSQL, `sqlite://PATH`,
 /// `sqlite::memory:` or a plain file path for SQLite.
 pub async fn connect(database_url: &str) -> anyhow::Result<Arc<dyn Storage>> {
-    if database_url.starts_with("postgres://") || database_url.starts_with("postgresql://") {
+    connect_waiting(database_url, Duration::ZERO).await
+}
+
+/// [`connect`], waiting up to `wait` for a database server to answer.
+pub async fn connect_waiting(
+    database_url: &str,
+    wait: Duration,
+) -> anyhow::Result<Arc<dyn Storage>> {
+    if is_postgres(database_url) {
         Ok(Arc::new(sql::SqlStorage::new(
-            postgres::PostgresBackend::connect(database_url).await?,
+            postgres::PostgresBackend::connect(database_url, wait).await?,
         )))
     } else {
         Ok(Arc::new(sql::SqlStorage::new(

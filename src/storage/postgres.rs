@@ -5,12 +5,14 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use sqlx::migrate::Migrator;
 use sqlx::pool::PoolConnection;
-use sqlx::postgres::PgPoolOptions;
-use sqlx::{PgPool, Postgres};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{Connection, PgConnection, PgPool, Postgres};
 use tokio::sync::watch;
 
 use super::codec::Prepared;
@@ -50,27 +52,86 @@ impl Dialect for Postgres {
     run_with_sqlx!();
 }
 
+/// The schema's migrations. sqlx's migrator holds a session advisory lock
+/// (`pg_advisory_lock`, keyed by the database's name) while it reads and
+/// applies them, so replicas starting at once apply each migration once:
+/// the first applies, the others wait and then find nothing left to do.
+pub static MIGRATOR: Migrator = sqlx::migrate!("migrations/postgres");
+
+/// Applies the migrations over one connection of its own, then closes it.
+pub async fn migrate(url: &str) -> anyhow::Result<()> {
+    let mut connection = PgConnection::connect(url)
+        .await
+        .context("cannot connect to PostgreSQL")?;
+    MIGRATOR
+        .run_direct(&mut connection)
+        .await
+        .context("cannot migrate the PostgreSQL database")?;
+    connection
+        .close()
+        .await
+        .context("cannot close the PostgreSQL connection")
+}
+
 /// A pool of connections to one PostgreSQL database, and a connection of
 /// its own listening for the verdicts every replica stores.
 pub struct PostgresBackend {
     pool: PgPool,
     notices: Arc<NoticeBus>,
-    /// Dropped with the storage, which ends the listener.
-    _stop_listening: watch::Sender<()>,
+    reachability: Arc<Reachability>,
+    /// Dropped with the storage, which ends the listener and the probe.
+    _stop: watch::Sender<()>,
 }
 
+/// Longest wait for a pooled connection before a call fails with
+/// `UNAVAILABLE`: a call must not hang on a database that does not answer.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// How often the database is probed, and how long a probe may take.
+const PROBE_EVERY: Duration = Duration::from_secs(1);
+const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// A pooled connection idle this long is pinged before it is lent out: an
+/// idle service must not fail its next calls on connections that died with
+/// a restart of the database.
+const PING_WHEN_IDLE: Duration = Duration::from_secs(5);
+
+/// Longest pause between two start-up attempts to reach the database.
+const STARTUP_BACKOFF_MAX: Duration = Duration::from_secs(5);
+
 impl PostgresBackend {
-    /// Connects to `url` and runs the migrations.
-    pub async fn connect(url: &str) -> anyhow::Result<Self> {
+    /// Connects (waiting up to `wait` for the database to answer, see
+    /// [`wait_for_database`]), migrates, and starts listening for verdicts
+    /// and probing the database.
+    pub async fn connect(url: &str, wait: Duration) -> anyhow::Result<Self> {
+        let options: PgConnectOptions = url.parse().context("invalid PostgreSQL database URL")?;
+        wait_for_database(&options, wait).await?;
+        let reachability = Arc::new(Reachability::new());
+        let fresh = reachability.clone();
         let pool = PgPoolOptions::new()
-            // A ping per checkout doubled the round trips of every query.
+            // A ping per checkout doubled the round trips of every query;
+            // only connections idle for a while are pinged.
             .test_before_acquire(false)
+            .before_acquire(move |connection, meta| {
+                let fresh = fresh.clone();
+                Box::pin(async move {
+                    // Opened before the database last went away or came
+                    // back: most likely dead, so not worth a round trip.
+                    if fresh.predates_last_change(meta.age) {
+                        return Ok(false);
+                    }
+                    if meta.idle_for >= PING_WHEN_IDLE {
+                        connection.ping().await?;
+                    }
+                    Ok(true)
+                })
+            })
             .max_connections(16)
-            .acquire_timeout(Duration::from_secs(10))
-            .connect(url)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_with(options.clone())
             .await
-            .context("cannot connect to PostgreSQL")?;
-        sqlx::migrate!("migrations/postgres")
+            .with_context(|| format!("cannot connect to PostgreSQL at {}", describe(&options)))?;
+        MIGRATOR
             .run(&pool)
             .await
             .context("cannot migrate the PostgreSQL database")?;
@@ -78,18 +139,190 @@ impl PostgresBackend {
             .await
             .context("cannot listen for verdict notifications")?;
         let notices = NoticeBus::new();
-        let (stop_listening, stop) = watch::channel(());
+        let (stop, stopped) = watch::channel(());
         tokio::spawn(notices::run_postgres_listener(
             url.to_owned(),
             listener,
             notices.clone(),
-            stop,
+            stopped.clone(),
         ));
+        tokio::spawn(probe(options, reachability.clone(), stopped));
         Ok(Self {
             pool,
             notices,
-            _stop_listening: stop_listening,
+            reachability,
+            _stop: stop,
         })
+    }
+
+    /// A pooled connection; fails at once while the probe finds the
+    /// database unreachable.
+    async fn connection(&self) -> StorageResult<PoolConnection<Postgres>> {
+        if !self.reachability.is_up() {
+            return Err(StorageError::Down);
+        }
+        Ok(self.pool.acquire().await?)
+    }
+}
+
+/// Where a database is, for log lines and errors: never its credentials.
+fn describe(options: &PgConnectOptions) -> String {
+    format!(
+        "{}:{}/{}",
+        options.get_host(),
+        options.get_port(),
+        options.get_database().unwrap_or("postgres")
+    )
+}
+
+/// Tries to connect until the database answers or `wait` has passed,
+/// logging each failed attempt with its cause and backing off; the error
+/// names the last cause rather than a pool timeout.
+async fn wait_for_database(options: &PgConnectOptions, wait: Duration) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let mut backoff = Duration::from_millis(200);
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let cause =
+            match tokio::time::timeout(STARTUP_BACKOFF_MAX, PgConnection::connect_with(options))
+                .await
+            {
+                Ok(Ok(connection)) => {
+                    if attempt > 1 {
+                        tracing::info!(database = %describe(options), "the database answers");
+                    }
+                    let _ = connection.close().await;
+                    return Ok(());
+                }
+                Ok(Err(e)) => e.to_string(),
+                Err(_) => format!("no answer within {STARTUP_BACKOFF_MAX:?}"),
+            };
+        if started.elapsed() + backoff > wait {
+            anyhow::bail!(
+                "cannot connect to PostgreSQL at {} after {attempt} attempts over {:.1?}: {cause}",
+                describe(options),
+                started.elapsed()
+            );
+        }
+        tracing::warn!(
+            database = %describe(options),
+            error = %cause,
+            attempt,
+            retry_in = ?backoff,
+            "the database is not reachable yet; waiting for it"
+        );
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(STARTUP_BACKOFF_MAX);
+    }
+}
+
+/// Whether the database answers, as the probe last found, and since when.
+struct Reachability {
+    born: Instant,
+    /// Nanoseconds after `born` of the last change between up and down.
+    changed_at: AtomicU64,
+    up: watch::Sender<bool>,
+}
+
+impl Reachability {
+    fn new() -> Self {
+        metrics::gauge!("leadqual_database_up").set(1.0);
+        Self {
+            born: Instant::now(),
+            changed_at: AtomicU64::new(0),
+            up: watch::Sender::new(true),
+        }
+    }
+
+    fn is_up(&self) -> bool {
+        *self.up.borrow()
+    }
+
+    /// Records what a probe found; true when that is a change.
+    fn set(&self, up: bool) -> bool {
+        let changed = self.up.send_if_modified(|was| {
+            let changed = *was != up;
+            *was = up;
+            changed
+        });
+        if changed {
+            self.connections_lost();
+            metrics::gauge!("leadqual_database_up").set(if up { 1.0 } else { 0.0 });
+        }
+        changed
+    }
+
+    /// Connections opened until now are presumed dead.
+    fn connections_lost(&self) {
+        let nanos = u64::try_from(self.born.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        self.changed_at.store(nanos, Ordering::Release);
+    }
+
+    /// Whether a connection `age` old was opened before the database last
+    /// went away, came back, or dropped the probe's connection.
+    fn predates_last_change(&self, age: Duration) -> bool {
+        let changed_at = Duration::from_nanos(self.changed_at.load(Ordering::Acquire));
+        changed_at > Duration::ZERO && age > self.born.elapsed().saturating_sub(changed_at)
+    }
+
+    fn subscribe(&self) -> watch::Receiver<bool> {
+        self.up.subscribe()
+    }
+}
+
+/// Pings the database every [`PROBE_EVERY`] on a connection of its own
+/// (reopened once at once when the ping fails) and records whether it
+/// answers, logging each change.
+async fn probe(
+    options: PgConnectOptions,
+    reachability: Arc<Reachability>,
+    mut stop: watch::Receiver<()>,
+) {
+    let mut connection: Option<PgConnection> = None;
+    loop {
+        tokio::select! {
+            _ = stop.changed() => return,
+            () = tokio::time::sleep(PROBE_EVERY) => {}
+        }
+        let mut cause = None;
+        if let Some(open) = connection.as_mut() {
+            match tokio::time::timeout(PROBE_TIMEOUT, open.ping()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => cause = Some(e.to_string()),
+                Err(_) => cause = Some(format!("no answer within {PROBE_TIMEOUT:?}")),
+            }
+            if cause.is_some() {
+                // Whatever ended this connection (a restart, say) likely
+                // ended the pooled ones too, even if the database is back
+                // by the time it is reopened below.
+                connection = None;
+                reachability.connections_lost();
+            }
+        }
+        if connection.is_none() {
+            match tokio::time::timeout(PROBE_TIMEOUT, PgConnection::connect_with(&options)).await {
+                Ok(Ok(open)) => {
+                    connection = Some(open);
+                    cause = None;
+                }
+                Ok(Err(e)) => cause = Some(e.to_string()),
+                Err(_) => cause = Some(format!("no answer within {PROBE_TIMEOUT:?}")),
+            }
+        }
+        let up = cause.is_none();
+        if reachability.set(up) {
+            match cause {
+                None => {
+                    tracing::info!(database = %describe(&options), "the database is reachable again")
+                }
+                Some(cause) => tracing::error!(
+                    database = %describe(&options),
+                    error = %cause,
+                    "the database is unreachable: calls fail with UNAVAILABLE until it answers again"
+                ),
+            }
+        }
     }
 }
 
@@ -98,11 +331,15 @@ impl Backend for PostgresBackend {
     type Conn<'a> = PoolConnection<Postgres>;
 
     async fn reader(&self) -> StorageResult<PoolConnection<Postgres>> {
-        Ok(self.pool.acquire().await?)
+        self.connection().await
     }
 
     async fn writer(&self) -> StorageResult<PoolConnection<Postgres>> {
-        Ok(self.pool.acquire().await?)
+        self.connection().await
+    }
+
+    fn reachability(&self) -> watch::Receiver<bool> {
+        self.reachability.subscribe()
     }
 
     fn notices(&self) -> &NoticeBus {
@@ -205,7 +442,7 @@ impl Backend for PostgresBackend {
                 .collect::<Vec<_>>(),
         )
         .bind(&p.signals_json)
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *self.writer().await?)
         .await?;
         if stored == 1 {
             return Ok(q.verdict);
@@ -218,7 +455,7 @@ impl Backend for PostgresBackend {
                 )
                 .bind(&v.tenant)
                 .bind(request_id)
-                .fetch_one(&self.pool)
+                .fetch_one(&mut *self.writer().await?)
                 .await?,
                 None => false,
             };
@@ -334,7 +571,7 @@ impl Backend for PostgresBackend {
         .bind(signals().map(|(_, r)| r.remedy.as_str()).collect::<Vec<_>>())
         .bind(signals().map(|(_, r)| r.missing_facts.as_str()).collect::<Vec<_>>())
         .bind(prepared.iter().map(|p| p.q.expected_revision).collect::<Vec<_>>())
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.writer().await?)
         .await?;
         let inserted: HashSet<String> = inserted.into_iter().map(|(id,)| id).collect();
         // Of those refused, the ones whose request id was taken.
@@ -350,7 +587,7 @@ impl Backend for PostgresBackend {
             )
             .bind(&tenant)
             .bind(&refused)
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *self.writer().await?)
             .await?
             .into_iter()
             .collect()

@@ -523,6 +523,10 @@ impl<B: Backend> Storage for SqlStorage<B> {
         self.backend.pool_usage()
     }
 
+    fn reachability(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.backend.reachability()
+    }
+
     async fn list_verdicts(
         &self,
         tenant: &str,

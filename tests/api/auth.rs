@@ -35,7 +35,7 @@ backend_tests!(
     reflection_and_health_need_no_key,
     open_mode_ends_with_the_first_cli_key_and_returns_after_the_last_is_revoked,
     open_mode_refuses_a_bad_authorization_header,
-    open_mode_caller_can_create_the_first_key_over_grpc,
+    open_mode_caller_cannot_mint_the_first_key_over_grpc,
     cli_creates_lists_and_revokes_keys,
     admin_rpcs_validate_and_scope_keys,
     a_key_in_use_shows_its_last_use,
@@ -1427,53 +1427,54 @@ async fn open_mode_refuses_a_bad_authorization_header(backend: Backend) {
     assert!(leads.is_empty());
 }
 
-async fn open_mode_caller_can_create_the_first_key_over_grpc(backend: Backend) {
+async fn open_mode_caller_cannot_mint_the_first_key_over_grpc(backend: Backend) {
     let app = spawn_app(backend).await;
     let mut open = app.clients(Auth::none());
-    let created = open
+    let refused = open
         .admin
         .create_api_key(pb::CreateApiKeyRequest {
             roles: vec![pb::Role::Admin as i32],
             description: "bootstrap".into(),
         })
         .await
-        .expect("open mode: CreateApiKey without a key")
+        .expect_err("any local process could lock the others out");
+    assert_eq!(refused.code(), Code::PermissionDenied, "{refused:?}");
+    assert!(
+        refused.message().contains("leadqual keys create"),
+        "says how the first key is made: {refused:?}"
+    );
+    // Nothing was created: open mode goes on, and the audit trail is empty.
+    open.client
+        .list_criteria(pb::ListCriteriaRequest {})
+        .await
+        .expect("still open");
+    let events = open
+        .admin
+        .list_audit_events(pb::ListAuditEventsRequest::default())
+        .await
+        .expect("ListAuditEvents in open mode")
+        .into_inner()
+        .audit_events;
+    assert!(events.is_empty(), "{events:?}");
+
+    // The operator's first key, then, creates the next over the wire.
+    let secret = cli_create_key(&app.database.url, "default", &["admin"]).await;
+    let mut admin = app.as_key(&secret);
+    let created = admin
+        .admin
+        .create_api_key(pb::CreateApiKeyRequest {
+            roles: vec![pb::Role::Reader as i32],
+            description: "dashboard".into(),
+        })
+        .await
+        .expect("CreateApiKey with the operator's key")
         .into_inner();
-    let key = created.api_key.expect("api key");
-    assert_eq!(key.tenant, "default");
-    assert!(created.secret.starts_with(&format!("lq_{}_", key.key_id)));
+    assert_eq!(created.api_key.expect("api key").tenant, "default");
     assert_code(
         open.client.list_criteria(pb::ListCriteriaRequest {}).await,
         Code::Unauthenticated,
         "open mode ended",
     );
-    let mut admin = app.as_key(&created.secret);
-    let events = admin
-        .admin
-        .list_audit_events(pb::ListAuditEventsRequest::default())
-        .await
-        .expect("ListAuditEvents")
-        .into_inner()
-        .audit_events;
-    assert_eq!(events.len(), 1, "{events:?}");
-    assert_eq!(events[0].kind, pb::AuditEventKind::ApiKeyCreated as i32);
-    assert_eq!(events[0].actor, "unauthenticated");
-    // The key revokes itself: open mode returns.
-    let revoked = admin
-        .admin
-        .revoke_api_key(pb::RevokeApiKeyRequest {
-            key_id: key.key_id.clone(),
-        })
-        .await
-        .expect("RevokeApiKey")
-        .into_inner()
-        .api_key
-        .expect("api key");
-    assert!(revoked.revoke_time.is_some());
-    open.client
-        .list_criteria(pb::ListCriteriaRequest {})
-        .await
-        .expect("open mode is back");
 }
 
 async fn cli_creates_lists_and_revokes_keys(backend: Backend) {
@@ -1761,7 +1762,7 @@ mod startup_rule {
             url,
             &AppOptions {
                 allow_unauthenticated,
-                tls: None,
+                ..AppOptions::default()
             },
         );
         settings.listen = "0.0.0.0:0".parse().expect("address");

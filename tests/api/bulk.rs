@@ -26,6 +26,7 @@ backend_tests!(
     an_item_error_is_the_error_of_the_unary_call,
     a_slow_reader_stops_the_sender,
     the_stream_runs_in_the_tenant_of_its_key,
+    a_caller_waiting_for_each_result_gets_it_before_sending_more,
 );
 
 /// The item at `i`: valid, except one in ten that is invalid in one of
@@ -544,4 +545,44 @@ async fn the_stream_runs_in_the_tenant_of_its_key(backend: Backend) {
             .code(),
         Code::NotFound
     );
+}
+
+async fn a_caller_waiting_for_each_result_gets_it_before_sending_more(backend: Backend) {
+    let mut app = spawn_app(backend).await;
+    let (sender, items) = tokio::sync::mpsc::channel(1);
+    let mut results = app
+        .client
+        .clone()
+        .qualify_leads(tokio_stream::wrappers::ReceiverStream::new(items))
+        .await
+        .expect("QualifyLeads opens")
+        .into_inner();
+    // One item at a time, each sent only once the one before is answered;
+    // the same lead, so each builds on the one before.
+    for i in 0..5 {
+        sender
+            .send(pb::QualifyLeadsRequest {
+                correlation_id: format!("turn-{i}"),
+                request: Some(qualify_request(
+                    "one-by-one",
+                    Stage::Contact,
+                    pb::LeadFacts {
+                        employee_count: Some(10 + i),
+                        ..Default::default()
+                    },
+                )),
+            })
+            .await
+            .expect("send");
+        let result = tokio::time::timeout(Duration::from_secs(10), results.message())
+            .await
+            .unwrap_or_else(|_| panic!("item {i} is answered without more items"))
+            .expect("the stream goes on")
+            .expect("a result");
+        assert_eq!(result.correlation_id, format!("turn-{i}"));
+        assert!(qualified(&result).verdict.is_some());
+    }
+    drop(sender);
+    assert!(results.message().await.expect("ends cleanly").is_none());
+    assert_eq!(app.all_verdicts("one-by-one").await.len(), 5);
 }

@@ -286,6 +286,7 @@ pub struct AppOptions {
     pub allow_unauthenticated: bool,
     /// Serve TLS with this certificate (and connect the clients over TLS).
     pub tls: Option<TestTls>,
+    pub limits: leadqual::grpc::Limits,
 }
 
 /// A running server and clients connected to it.
@@ -324,6 +325,9 @@ pub fn settings(database_url: &str, options: &AppOptions) -> Settings {
         allow_unauthenticated: options.allow_unauthenticated,
         tls: options.tls.as_ref().map(TestTls::files),
         metrics_listen: None,
+        limits: options.limits.clone(),
+        database_wait: Duration::ZERO,
+        drain_timeout: Duration::from_secs(10),
     }
 }
 
