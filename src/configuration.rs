@@ -18,8 +18,23 @@ pub enum Command {
     Serve(ServeArgs),
     /// Manage API keys directly in the database (works while the service runs).
     Keys(KeysArgs),
+    /// Bring the database's schema up to date, then exit; safe to run from
+    /// several replicas at once.
+    Migrate(MigrateArgs),
     #[command(flatten)]
     Client(crate::cli::ClientCommand),
+}
+
+/// `leadqual migrate`
+#[derive(Debug, clap::Args)]
+pub struct MigrateArgs {
+    /// The database the service uses.
+    #[arg(
+        long,
+        env = "LEADQUAL_DATABASE_URL",
+        default_value = "sqlite://leadqual.db"
+    )]
+    pub database_url: String,
 }
 
 /// `leadqual keys ...`
@@ -164,4 +179,15 @@ pub struct ServeArgs {
     #[arg(long, env = "LEADQUAL_DRAIN_TIMEOUT", default_value = "20s",
           value_parser = humantime::parse_duration)]
     pub drain_timeout: std::time::Duration,
+
+    /// Serve Prometheus metrics at GET /metrics on this address, e.g.
+    /// 0.0.0.0:9090 (off when unset).
+    #[arg(long, env = "LEADQUAL_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
+
+    /// Export each call's span over OTLP/gRPC to this collector, e.g.
+    /// http://127.0.0.1:4317 (off when unset). A caller's W3C traceparent
+    /// metadata makes the call part of its trace.
+    #[arg(long, env = "LEADQUAL_OTLP_ENDPOINT")]
+    pub otlp_endpoint: Option<String>,
 }

@@ -7,6 +7,7 @@ pub mod configuration;
 pub mod domain;
 pub mod error;
 pub mod grpc;
+pub mod observability;
 pub mod proto;
 pub mod qualification;
 pub mod records;

@@ -2,7 +2,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use leadqual::auth::{Authenticator, CLI_ACTOR};
-use leadqual::configuration::{Cli, Command, KeysArgs, KeysCommand};
+use leadqual::configuration::{Cli, Command, KeysArgs, KeysCommand, MigrateArgs};
 use leadqual::grpc::{Limits, RateLimit};
 use leadqual::startup::{Application, Settings, TlsFiles, shutdown_signal};
 use leadqual::{storage, telemetry};
@@ -12,7 +12,11 @@ async fn main() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(args) => {
-            telemetry::init(args.log_format, &args.log_filter)?;
+            let telemetry = telemetry::init(
+                args.log_format,
+                &args.log_filter,
+                args.otlp_endpoint.as_deref(),
+            )?;
             let settings = Settings {
                 listen: args.listen,
                 database_url: args.database_url,
@@ -21,6 +25,7 @@ async fn main() -> anyhow::Result<ExitCode> {
                     (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
                     _ => None,
                 },
+                metrics_listen: args.metrics_listen,
                 limits: Limits {
                     max_concurrent_calls: args.max_concurrent_calls as usize,
                     max_watches: args.max_watches as usize,
@@ -31,15 +36,33 @@ async fn main() -> anyhow::Result<ExitCode> {
                 database_wait: args.database_wait,
                 drain_timeout: args.drain_timeout,
             };
-            let app = Application::build(&settings).await.inspect_err(|e| {
-                tracing::error!(error = %format!("{e:#}"), "cannot start");
-            })?;
-            app.run_until_stopped(shutdown_signal()).await?;
-            Ok(ExitCode::SUCCESS)
+            let served = serve(&settings).await;
+            // The spans of the last calls go out before the process ends.
+            telemetry.shutdown().await;
+            served.map(|()| ExitCode::SUCCESS)
         }
         Command::Keys(args) => keys(args).await.map(|()| ExitCode::SUCCESS),
+        Command::Migrate(args) => migrate(args).await.map(|()| ExitCode::SUCCESS),
         Command::Client(command) => Ok(leadqual::cli::run(command).await),
     }
+}
+
+async fn serve(settings: &Settings) -> anyhow::Result<()> {
+    let app = Application::build(settings).await.inspect_err(|e| {
+        tracing::error!(error = %format!("{e:#}"), "cannot start");
+    })?;
+    app.run_until_stopped(shutdown_signal()).await
+}
+
+/// `leadqual migrate`: the schema up to date, then exit (a deployment's
+/// step before the replicas start; `serve` migrates too).
+async fn migrate(args: MigrateArgs) -> anyhow::Result<()> {
+    storage::migrate(&args.database_url).await?;
+    eprintln!(
+        "the database is at schema version {}",
+        storage::schema_version(&args.database_url)
+    );
+    Ok(())
 }
 
 /// `leadqual keys`: straight to the database, so it works before any key

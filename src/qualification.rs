@@ -14,6 +14,7 @@ use jiff::tz::TimeZone;
 
 use crate::domain::{Facts, LeadId, Outcome, Profile, RequestId, Stage, Violation, evaluate};
 use crate::error::AppError;
+use crate::observability;
 use crate::records::{
     AuditEvent, AuditKind, OverrideRecord, ProfileVersion, StoredLead, StoredLeadView,
     VerdictRecord,
@@ -229,10 +230,13 @@ impl Qualifier {
         cmd: &QualifyLead,
     ) -> Result<Option<Qualified>, AppError> {
         match self.storage.commit_qualification(commit).await {
-            Ok(verdict) => Ok(Some(Qualified {
-                verdict,
-                replayed: false,
-            })),
+            Ok(verdict) => {
+                observability::record_verdict(&verdict);
+                Ok(Some(Qualified {
+                    verdict,
+                    replayed: false,
+                }))
+            }
             Err(StorageError::LeadChanged) => Ok(None),
             Err(StorageError::DuplicateRequest) => {
                 // A concurrent retry of the same request won the race.
@@ -312,10 +316,13 @@ impl Qualifier {
             let result = match done {
                 Some(result) => result,
                 None => match committed.next() {
-                    Some(Ok(verdict)) => Ok(Qualified {
-                        verdict,
-                        replayed: false,
-                    }),
+                    Some(Ok(verdict)) => {
+                        observability::record_verdict(&verdict);
+                        Ok(Qualified {
+                            verdict,
+                            replayed: false,
+                        })
+                    }
                     Some(Err(StorageError::LeadChanged | StorageError::DuplicateRequest)) => {
                         self.qualify(tenant, cmd).await
                     }

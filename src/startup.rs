@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use tokio::net::TcpListener;
+use tokio::sync::oneshot;
 use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Identity, Server, ServerTlsConfig};
 use tonic_health::ServingStatus;
@@ -16,10 +17,12 @@ use tower_http::trace::TraceLayer;
 
 use crate::auth::Authenticator;
 use crate::grpc::{AdminApi, Admission, GuardLayer, LeadQualificationApi, Limits};
+use crate::observability::{self, MetricsListener};
 use crate::proto;
 use crate::proto::v1::admin_service_server::AdminServiceServer;
 use crate::proto::v1::lead_qualification_service_server::LeadQualificationServiceServer;
 use crate::qualification::Qualifier;
+use crate::storage::metered::MeteredStorage;
 use crate::storage::{self, Storage};
 use crate::watch::Watchers;
 
@@ -32,6 +35,9 @@ pub struct Settings {
     pub allow_unauthenticated: bool,
     /// Serve TLS with this certificate and key instead of plaintext.
     pub tls: Option<TlsFiles>,
+    /// Serve Prometheus metrics at `GET /metrics` on this address (port 0
+    /// picks a free port; see [`Application::metrics_port`]).
+    pub metrics_listen: Option<SocketAddr>,
     /// What calls are admitted under.
     pub limits: Limits,
     /// How long start-up waits for a database server to answer.
@@ -43,7 +49,7 @@ pub struct Settings {
 impl Settings {
     /// Listening on `listen` over `database_url`, in plaintext, keyless
     /// calls only on loopback while no key exists, with the default limits,
-    /// a 60 s wait for the database and a 20 s drain.
+    /// a 60 s wait for the database, a 20 s drain and no metrics listener.
     pub fn new(listen: SocketAddr, database_url: impl Into<String>) -> Self {
         Self {
             listen,
@@ -53,6 +59,7 @@ impl Settings {
             limits: Limits::default(),
             database_wait: Duration::from_secs(60),
             drain_timeout: Duration::from_secs(20),
+            metrics_listen: None,
         }
     }
 }
@@ -64,6 +71,10 @@ pub struct TlsFiles {
     pub key: PathBuf,
 }
 
+/// How long a scrape in progress may hold the metrics listener open at
+/// shutdown.
+const METRICS_STOP_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// A bound, migrated, ready-to-run service.
 pub struct Application {
     listener: TcpListener,
@@ -71,16 +82,27 @@ pub struct Application {
     local_addr: SocketAddr,
     open_when_keyless: bool,
     tls: Option<ServerTlsConfig>,
+    metrics: Option<MetricsListener>,
     limits: Limits,
     drain_timeout: Duration,
 }
 
 impl Application {
-    /// Opens and migrates the database and binds the listener (port 0 picks a
-    /// free port; see [`Application::port`]).
+    /// Opens and migrates the database and binds the listeners (port 0 picks
+    /// a free port; see [`Application::port`]).
     pub async fn build(settings: &Settings) -> anyhow::Result<Self> {
-        let storage =
+        let metrics = match settings.metrics_listen {
+            Some(address) => Some(MetricsListener::bind(address).await?),
+            None => None,
+        };
+        let mut storage =
             storage::connect_waiting(&settings.database_url, settings.database_wait).await?;
+        // A SQLite file is there once open; PostgreSQL's probe keeps the
+        // gauge current from here on.
+        observability::database_up(true);
+        if metrics.is_some() {
+            storage = Arc::new(MeteredStorage::new(storage));
+        }
         let loopback = settings.listen.ip().is_loopback();
         let has_keys = storage.any_active_api_key().await?;
         if !has_keys {
@@ -118,6 +140,7 @@ impl Application {
             local_addr,
             open_when_keyless: loopback || settings.allow_unauthenticated,
             tls,
+            metrics,
             limits: settings.limits.clone(),
             drain_timeout: settings.drain_timeout,
         })
@@ -127,11 +150,17 @@ impl Application {
         self.local_addr.port()
     }
 
+    /// The port of the metrics listener, when there is one.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics.as_ref().map(|m| m.local_addr().port())
+    }
+
     /// Serves until `shutdown` resolves, then drains in-flight calls.
     pub async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
+        let metrics_storage = self.storage.clone();
         let qualifier = Qualifier::new(self.storage.clone());
         let admission = Arc::new(Admission::new(&self.limits));
         let (watchers, close_watches) = Watchers::new(self.storage.clone());
@@ -193,6 +222,12 @@ impl Application {
                 .tls_config(tls)
                 .context("invalid TLS configuration")?;
         }
+        let (stop_metrics, metrics_stopped) = oneshot::channel::<()>();
+        let metrics = self.metrics.map(|listener| {
+            tokio::spawn(listener.serve(metrics_storage, async move {
+                let _ = metrics_stopped.await;
+            }))
+        });
         let max_message = self.limits.max_message_bytes;
         let serve = server
             // Headers carry a key and a trace context: 16 KiB is plenty.
@@ -213,13 +248,27 @@ impl Application {
                 Err(_) => std::future::pending().await,
             }
         };
-        tokio::select! {
-            served = serve => served.context("the gRPC server failed")?,
-            () = cut_off => tracing::warn!(
-                drain_timeout = ?drain_timeout,
-                "calls were still in flight when the drain timeout passed; stopping anyway"
-            ),
+        let served = tokio::select! {
+            served = serve => served.context("the gRPC server failed"),
+            () = cut_off => {
+                tracing::warn!(
+                    drain_timeout = ?drain_timeout,
+                    "calls were still in flight when the drain timeout passed; stopping anyway"
+                );
+                Ok(())
+            }
+        };
+        // Metrics stay up while calls drain, and stop with the server.
+        let _ = stop_metrics.send(());
+        if let Some(mut metrics) = metrics {
+            match tokio::time::timeout(METRICS_STOP_TIMEOUT, &mut metrics).await {
+                Ok(Ok(Ok(()))) => {}
+                Ok(Ok(Err(e))) => tracing::error!(error = %format!("{e:#}"), "metrics listener"),
+                Ok(Err(e)) => tracing::error!(error = %e, "the metrics listener panicked"),
+                Err(_) => metrics.abort(),
+            }
         }
+        served?;
         tracing::info!("stopped");
         Ok(())
     }

@@ -48,6 +48,20 @@ pub enum ClientCommand {
     Stats(StatsArgs),
     /// Set a lead's outcome by hand, or withdraw the override with --clear.
     Override(OverrideArgs),
+    /// Ask the server's gRPC health service; the exit status is 0 only for
+    /// SERVING (a container health check).
+    Health(HealthArgs),
+}
+
+/// `leadqual health`
+#[derive(Debug, clap::Args)]
+pub struct HealthArgs {
+    #[command(flatten)]
+    pub server: ServerArgs,
+
+    /// The service to ask about; the empty name is the server as a whole.
+    #[arg(long, default_value = "")]
+    pub service: String,
 }
 
 /// A file format of `qualify`.

@@ -3,6 +3,7 @@
 
 pub mod args;
 mod commands;
+mod health;
 pub mod json;
 mod qualify;
 pub mod render;
@@ -43,6 +44,7 @@ pub async fn run(command: ClientCommand) -> ExitCode {
         ClientCommand::Preview(args) => commands::preview(args).await,
         ClientCommand::Stats(args) => commands::stats(args).await,
         ClientCommand::Override(args) => commands::override_verdict(args).await,
+        ClientCommand::Health(args) => health::check(args).await,
     };
     match result {
         Ok(code) => code,
@@ -165,7 +167,17 @@ pub type Client = LeadQualificationServiceClient<InterceptedService<Channel, Bea
 
 /// Connects to the server named by `args`.
 pub async fn connect(args: &ServerArgs) -> anyhow::Result<Client> {
-    let bearer = match &args.key {
+    let bearer = bearer(args)?;
+    let channel = channel(args).await?;
+    Ok(
+        LeadQualificationServiceClient::with_interceptor(channel, bearer)
+            .max_decoding_message_size(MAX_MESSAGE_BYTES),
+    )
+}
+
+/// The `authorization` header of `args`' key, if any.
+fn bearer(args: &ServerArgs) -> anyhow::Result<Bearer> {
+    Ok(match &args.key {
         Some(key) if !key.trim().is_empty() => {
             let mut value = format!("Bearer {}", key.trim())
                 .parse::<MetadataValue<Ascii>>()
@@ -175,7 +187,11 @@ pub async fn connect(args: &ServerArgs) -> anyhow::Result<Client> {
             Bearer(Some(value))
         }
         _ => Bearer(None),
-    };
+    })
+}
+
+/// A channel to the server named by `args`, over TLS for https://.
+pub async fn channel(args: &ServerArgs) -> anyhow::Result<Channel> {
     let mut endpoint = Endpoint::from_shared(args.server.clone())
         .map_err(|e| anyhow::anyhow!("--server {:?} is not a URL: {e}", args.server))?
         .connect_timeout(Duration::from_secs(10))
@@ -203,7 +219,7 @@ pub async fn connect(args: &ServerArgs) -> anyhow::Result<Client> {
             args.server
         ),
     }
-    let channel = endpoint.connect().await.map_err(|e| {
+    endpoint.connect().await.map_err(|e| {
         let mut cause = format!("{e}");
         let mut source = std::error::Error::source(&e);
         while let Some(s) = source {
@@ -211,11 +227,7 @@ pub async fn connect(args: &ServerArgs) -> anyhow::Result<Client> {
             source = s.source();
         }
         anyhow::anyhow!("cannot reach the server at {}: {cause}", args.server)
-    })?;
-    Ok(
-        LeadQualificationServiceClient::with_interceptor(channel, bearer)
-            .max_decoding_message_size(MAX_MESSAGE_BYTES),
-    )
+    })
 }
 
 /// The key id of an API key (`lq_<key_id>_<secret>`), never the secret.

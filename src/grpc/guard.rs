@@ -1,14 +1,14 @@
 //! The gate every gRPC call passes: which role each RPC needs, and one tower
 //! layer that authenticates the caller, checks that role, opens the call's
-//! span and logs how the call ended. Handlers read the authenticated
-//! [`Caller`] with [`authenticated`].
+//! span and logs and counts how the call ended. Handlers read the
+//! authenticated [`Caller`] with [`authenticated`].
 
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use http::HeaderValue;
 use http_body::{Body, Frame, SizeHint};
@@ -20,8 +20,10 @@ use tokio::sync::OwnedSemaphorePermit;
 
 use super::limits::{Admission, CallKind, Shed};
 use crate::auth::{Authenticator, Caller, Role};
+use crate::observability;
 use crate::proto::v1::admin_service_server::SERVICE_NAME as ADMIN;
 use crate::proto::v1::lead_qualification_service_server::SERVICE_NAME as LEAD_QUALIFICATION;
+use crate::telemetry;
 
 /// The role each RPC needs, by service and method as its gRPC path
 /// `/service/method` names them. A method missing here is refused without
@@ -112,8 +114,10 @@ pub fn record_lead_id(lead_id: &str) {
 }
 
 /// The span of one call. The guard records `tenant` and `actor` once the
-/// caller is known; handlers record the `lead_id` once it is valid, and a
-/// qualification its `outcome`, `score` and `replayed`.
+/// caller is known, and `code` once the call ended; handlers record the
+/// `lead_id` once it is valid, and a qualification its `outcome`, `score`
+/// and `replayed`. The `otel.*` fields are for trace export
+/// ([`telemetry::continue_trace`]).
 fn rpc_span(rpc: &'static str) -> Span {
     tracing::info_span!(
         "rpc",
@@ -123,7 +127,11 @@ fn rpc_span(rpc: &'static str) -> Span {
         actor = tracing::field::Empty,
         outcome = tracing::field::Empty,
         score = tracing::field::Empty,
-        replayed = tracing::field::Empty
+        replayed = tracing::field::Empty,
+        code = tracing::field::Empty,
+        otel.name = tracing::field::Empty,
+        otel.kind = tracing::field::Empty,
+        otel.status_code = tracing::field::Empty
     )
 }
 
@@ -201,7 +209,7 @@ where
         }
         let Some((method, role)) = declared(self.roles, service, method) else {
             // Fail closed: an RPC without a declared role is not served.
-            let log = CallLog::new(rpc_span("undeclared"));
+            let log = CallLog::new("undeclared", rpc_span("undeclared"));
             let status = Status::unimplemented("this method declares no role and is not served");
             log.end(&status);
             return Box::pin(std::future::ready(Ok(status
@@ -209,7 +217,8 @@ where
                 .map(CallBody::unlogged))));
         };
         let span = rpc_span(method);
-        let log = CallLog::new(span.clone());
+        telemetry::continue_trace(&span, service, method, request.headers());
+        let log = CallLog::new(method, span.clone());
         let refuse = move |log: CallLog, status: Status| {
             log.end(&status);
             Ok(status.into_http::<ResBody>().map(CallBody::unlogged))
@@ -354,16 +363,22 @@ fn loggable(message: &str) -> String {
     out
 }
 
-/// Writes the one line that says how a call ended, exactly once: when its
-/// status is known, or, if it never is, when the call is dropped.
+/// Writes the one line that says how a call ended, and counts the call in
+/// the metrics, exactly once: when its status is known, or, if it never is,
+/// when the call is dropped.
 struct CallLog {
+    rpc: &'static str,
+    started: Instant,
     span: Span,
     written: bool,
 }
 
 impl CallLog {
-    fn new(span: Span) -> Self {
+    fn new(rpc: &'static str, span: Span) -> Self {
+        observability::calls_in_flight(1.0);
         Self {
+            rpc,
+            started: Instant::now(),
             span,
             written: false,
         }
@@ -375,13 +390,19 @@ impl CallLog {
 
     fn write(&mut self, status: &Status) {
         self.written = true;
-        let _entered = self.span.enter();
-        if status.code() == Code::Ok {
-            tracing::info!(code = "OK", "call completed");
-        } else {
-            let message = loggable(status.message());
-            tracing::warn!(code = ?status.code(), message = %message, "call failed");
+        let code = crate::cli::code_name(status.code());
+        observability::record_call(self.rpc, code, self.started.elapsed());
+        observability::calls_in_flight(-1.0);
+        {
+            let _entered = self.span.enter();
+            if status.code() == Code::Ok {
+                tracing::info!(code = "OK", "call completed");
+            } else {
+                let message = loggable(status.message());
+                tracing::warn!(code = ?status.code(), message = %message, "call failed");
+            }
         }
+        telemetry::record_status(&self.span, status.code());
     }
 }
 
@@ -651,7 +672,7 @@ mod tests {
             ]
             .into(),
         );
-        let mut body = CallBody::logged(frames, CallLog::new(Span::none()), None);
+        let mut body = CallBody::logged(frames, CallLog::new("Test", Span::none()), None);
         let mut cx = Context::from_waker(std::task::Waker::noop());
 
         let data = Pin::new(&mut body).poll_frame(&mut cx);
@@ -667,7 +688,7 @@ mod tests {
     fn a_body_is_not_over_until_its_end_is_logged() {
         let mut body = CallBody::logged(
             Frames(std::collections::VecDeque::new()),
-            CallLog::new(Span::none()),
+            CallLog::new("Test", Span::none()),
             None,
         );
         assert!(!body.is_end_stream());

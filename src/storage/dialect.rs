@@ -12,7 +12,7 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::{Arguments, Database, Encode, FromRow, Postgres, Sqlite, Type};
 
 use super::notices::NoticeBus;
-use super::{NewQualification, StorageResult};
+use super::{NewQualification, PoolUsage, StorageResult};
 use crate::records::VerdictRecord;
 
 /// A value that both backends can bind.
@@ -190,6 +190,9 @@ pub trait Backend: Send + Sync + 'static {
 
     /// Where the backend announces the verdicts it hears of.
     fn notices(&self) -> &NoticeBus;
+
+    /// See [`Storage::pool_usage`](super::Storage::pool_usage).
+    fn pool_usage(&self) -> PoolUsage;
 
     /// See [`Storage::reachability`].
     fn reachability(&self) -> tokio::sync::watch::Receiver<bool>;

@@ -6,6 +6,7 @@
 
 mod codec;
 mod dialect;
+pub mod metered;
 pub mod notices;
 pub mod postgres;
 mod sql;
@@ -143,6 +144,26 @@ impl From<sqlx::Error> for StorageError {
 }
 
 pub type StorageResult<T> = Result<T, StorageError>;
+
+/// Connections a storage holds: idle, in use, and the most it will hold.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PoolUsage {
+    pub idle: usize,
+    pub in_use: usize,
+    pub max: usize,
+}
+
+impl std::ops::Add for PoolUsage {
+    type Output = PoolUsage;
+
+    fn add(self, other: PoolUsage) -> PoolUsage {
+        PoolUsage {
+            idle: self.idle + other.idle,
+            in_use: self.in_use + other.in_use,
+            max: self.max + other.max,
+        }
+    }
+}
 
 /// The storage the application runs on: leads, verdicts and profiles; keys,
 /// overrides and the audit trail.
@@ -358,6 +379,35 @@ pub trait Storage: Send + Sync + 'static {
         before: Option<i64>,
         limit: i64,
     ) -> StorageResult<Vec<AuditEvent>>;
+
+    /// The database connections held now, for the pool gauges.
+    fn pool_usage(&self) -> PoolUsage;
+}
+
+/// Brings the schema of the database named by `database_url` (as for
+/// [`connect`]) up to date and closes it again; nothing else is started.
+/// Safe to run from several processes at once: each migration is applied
+/// once, the others wait for it and then find nothing left to do.
+pub async fn migrate(database_url: &str) -> anyhow::Result<()> {
+    if is_postgres(database_url) {
+        postgres::migrate(database_url).await
+    } else {
+        sqlite::migrate(database_url).await
+    }
+}
+
+/// The newest schema version of the backend of `database_url`.
+pub fn schema_version(database_url: &str) -> i64 {
+    let migrator = if is_postgres(database_url) {
+        &postgres::MIGRATOR
+    } else {
+        &sqlite::MIGRATOR
+    };
+    migrator.iter().map(|m| m.version).max().unwrap_or(0)
+}
+
+fn is_postgres(database_url: &str) -> bool {
+    database_url.starts_with("postgres://") || database_url.starts_with("postgresql://")
 }
 
 /// Opens the storage named by `database_url` and runs its migrations:
@@ -372,7 +422,7 @@ pub async fn connect_waiting(
     database_url: &str,
     wait: Duration,
 ) -> anyhow::Result<Arc<dyn Storage>> {
-    if database_url.starts_with("postgres://") || database_url.starts_with("postgresql://") {
+    if is_postgres(database_url) {
         Ok(Arc::new(sql::SqlStorage::new(
             postgres::PostgresBackend::connect(database_url, wait).await?,
         )))

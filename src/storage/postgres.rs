@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use sqlx::migrate::Migrator;
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Connection, PgConnection, PgPool, Postgres};
@@ -17,7 +18,7 @@ use tokio::sync::watch;
 use super::codec::Prepared;
 use super::dialect::{Backend, Dialect, run_with_sqlx};
 use super::notices::{self, NoticeBus};
-use super::{NewQualification, StorageError, StorageResult};
+use super::{NewQualification, PoolUsage, StorageError, StorageResult};
 use crate::records::VerdictRecord;
 
 impl Dialect for Postgres {
@@ -49,6 +50,27 @@ impl Dialect for Postgres {
     const JSON_TEXTS_CLOSE: &'static str = "::jsonb)";
 
     run_with_sqlx!();
+}
+
+/// The schema's migrations. sqlx's migrator holds a session advisory lock
+/// (`pg_advisory_lock`, keyed by the database's name) while it reads and
+/// applies them, so replicas starting at once apply each migration once:
+/// the first applies, the others wait and then find nothing left to do.
+pub static MIGRATOR: Migrator = sqlx::migrate!("migrations/postgres");
+
+/// Applies the migrations over one connection of its own, then closes it.
+pub async fn migrate(url: &str) -> anyhow::Result<()> {
+    let mut connection = PgConnection::connect(url)
+        .await
+        .context("cannot connect to PostgreSQL")?;
+    MIGRATOR
+        .run_direct(&mut connection)
+        .await
+        .context("cannot migrate the PostgreSQL database")?;
+    connection
+        .close()
+        .await
+        .context("cannot close the PostgreSQL connection")
 }
 
 /// A pool of connections to one PostgreSQL database, and a connection of
@@ -109,7 +131,7 @@ impl PostgresBackend {
             .connect_with(options.clone())
             .await
             .with_context(|| format!("cannot connect to PostgreSQL at {}", describe(&options)))?;
-        sqlx::migrate!("migrations/postgres")
+        MIGRATOR
             .run(&pool)
             .await
             .context("cannot migrate the PostgreSQL database")?;
@@ -326,6 +348,16 @@ impl Backend for PostgresBackend {
 
     fn notices(&self) -> &NoticeBus {
         &self.notices
+    }
+
+    fn pool_usage(&self) -> PoolUsage {
+        let open = self.pool.size() as usize;
+        let idle = self.pool.num_idle().min(open);
+        PoolUsage {
+            idle,
+            in_use: open - idle,
+            max: self.pool.options().get_max_connections() as usize,
+        }
     }
 
     async fn commit_qualification(&self, q: NewQualification) -> StorageResult<VerdictRecord> {

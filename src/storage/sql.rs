@@ -13,8 +13,8 @@ use super::codec::{self, LeadViewRow, VerdictRow, decode, decode_doc};
 use super::dialect::{Backend, Dialect, Statement, StoredRow};
 use super::notices::{Notice, NoticesDown};
 use super::{
-    AuditFilter, LeadFactsRow, LeadFilter, NewQualification, SignalStatsRows, StatsFilter, Storage,
-    StorageError, StorageResult,
+    AuditFilter, LeadFactsRow, LeadFilter, NewQualification, PoolUsage, SignalStatsRows,
+    StatsFilter, Storage, StorageError, StorageResult,
 };
 use crate::domain::Outcome;
 use crate::records::{
@@ -517,6 +517,10 @@ impl<B: Backend> Storage for SqlStorage<B> {
 
     fn verdict_notices(&self) -> Result<broadcast::Receiver<Notice>, NoticesDown> {
         self.backend.notices().subscribe()
+    }
+
+    fn pool_usage(&self) -> PoolUsage {
+        self.backend.pool_usage()
     }
 
     fn reachability(&self) -> tokio::sync::watch::Receiver<bool> {

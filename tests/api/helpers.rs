@@ -324,6 +324,7 @@ pub fn settings(database_url: &str, options: &AppOptions) -> Settings {
         database_url: database_url.to_owned(),
         allow_unauthenticated: options.allow_unauthenticated,
         tls: options.tls.as_ref().map(TestTls::files),
+        metrics_listen: None,
         limits: options.limits.clone(),
         database_wait: Duration::ZERO,
         drain_timeout: Duration::from_secs(10),

@@ -134,7 +134,12 @@ async fn a_watcher_gets_its_tenants_new_verdicts_of_its_outcome(backend: Backend
     let acme_reader = app.as_key(&app.issue_key("acme", &[Role::Reader]).await.secret);
     let globex = app.as_key(&app.issue_key("globex", &[Role::Scorer]).await.secret);
 
+    // Stored before the watches start, and its notice heard before they do
+    // (PostgreSQL delivers notices a moment after the commit), so that no
+    // watch below may see it.
+    let mut primer = watch(&acme_reader.client, watch_all()).await;
     let before = stored(&acme, qualified("before")).await;
+    until(&mut primer, &before.verdict_id).await;
     let mut all = watch(&acme_reader.client, watch_all()).await;
     let mut review = watch(&acme_reader.client, watch_outcome(Outcome::NeedsReview)).await;
     let mut qualified_only = watch(&acme.client, watch_outcome(Outcome::Qualified)).await;

@@ -7,7 +7,7 @@ use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{Connection, SqliteConnection};
 use tokio::sync::{Semaphore, SemaphorePermit};
 
-use crate::storage::{StorageError, StorageResult};
+use crate::storage::{PoolUsage, StorageError, StorageResult};
 
 /// A fixed set of open connections, each lent to one caller at a time.
 /// sqlx's own pool pings every connection handed back, one more round trip
@@ -17,6 +17,7 @@ use crate::storage::{StorageError, StorageResult};
 pub struct Connections {
     idle: Mutex<Vec<SqliteConnection>>,
     available: Semaphore,
+    count: usize,
 }
 
 impl Connections {
@@ -29,6 +30,7 @@ impl Connections {
         Ok(Arc::new(Connections {
             idle: Mutex::new(idle),
             available: Semaphore::new(count),
+            count,
         }))
     }
 
@@ -36,6 +38,16 @@ impl Connections {
         self.idle
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// How many connections are idle and lent now.
+    pub fn usage(&self) -> PoolUsage {
+        let idle = self.available.available_permits().min(self.count);
+        PoolUsage {
+            idle,
+            in_use: self.count - idle,
+            max: self.count,
+        }
     }
 
     /// Waits for a free connection.

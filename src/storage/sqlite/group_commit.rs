@@ -11,6 +11,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::connections::Connections;
 use crate::domain::Criterion;
+use crate::observability;
 use crate::records::VerdictRecord;
 use crate::storage::codec::{Prepared, SignalRow};
 use crate::storage::dialect::Dialect;
@@ -70,6 +71,7 @@ async fn group_committer(
             group.iter().flat_map(|job| &job.qualifications).collect();
         match commit_group(&writer, &all).await {
             Ok(results) => {
+                observability::record_group_commit(all.len());
                 let committed = all
                     .iter()
                     .zip(&results)

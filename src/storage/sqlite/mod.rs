@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sqlx::{Connection, Sqlite, SqliteConnection};
 use tokio::sync::{mpsc, oneshot, watch};
@@ -20,7 +21,7 @@ use self::connections::{Connections, Lease};
 use self::group_commit::CommitJob;
 use super::dialect::{Backend, Dialect, run_with_sqlx};
 use super::notices::NoticeBus;
-use super::{NewQualification, StorageError, StorageResult};
+use super::{NewQualification, PoolUsage, StorageError, StorageResult};
 use crate::records::VerdictRecord;
 
 /// Read connections of a file database.
@@ -78,32 +79,15 @@ impl SqliteBackend {
     /// Opens (creating if needed) the database at `url` — `sqlite://PATH`,
     /// `sqlite::memory:` or a plain path — and runs the migrations.
     pub async fn connect(url: &str) -> anyhow::Result<Self> {
-        let options = if url.starts_with("sqlite:") {
-            SqliteConnectOptions::from_str(url)
-                .with_context(|| format!("invalid SQLite database URL {url:?}"))?
-        } else {
-            SqliteConnectOptions::new().filename(url)
-        };
+        let options = connect_options(url)?;
         let in_memory = url.contains(":memory:") || url.contains("mode=memory");
-        let options = options
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
-            .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10))
-            // Statement journals (every multi-row write keeps one, to undo
-            // itself should it fail half way) in memory, not in temp files.
-            .pragma("temp_store", "memory");
         let open = |what| format!("cannot open SQLite database {url:?} ({what})");
         // Checkpoints run in the background (below); the automatic one is
         // only the backstop should the WAL still grow large.
         let writer = Connections::open(&options.clone().pragma("wal_autocheckpoint", "16000"), 1)
             .await
             .with_context(|| open("writer"))?;
-        sqlx::migrate!("migrations/sqlite")
-            .run_direct(&mut *writer.get().await?)
-            .await
-            .context("cannot migrate the SQLite database")?;
+        run_migrations(&mut *writer.get().await?).await?;
         // An in-memory database exists per connection: share the writer.
         let reader = if in_memory {
             writer.clone()
@@ -130,6 +114,62 @@ impl SqliteBackend {
             reachable: watch::Sender::new(true),
         })
     }
+}
+
+/// The schema's migrations.
+pub static MIGRATOR: Migrator = sqlx::migrate!("migrations/sqlite");
+
+/// How every connection to the database at `url` is opened: `sqlite://PATH`,
+/// `sqlite::memory:` or a plain path.
+fn connect_options(url: &str) -> anyhow::Result<SqliteConnectOptions> {
+    let options = if url.starts_with("sqlite:") {
+        SqliteConnectOptions::from_str(url)
+            .with_context(|| format!("invalid SQLite database URL {url:?}"))?
+    } else {
+        SqliteConnectOptions::new().filename(url)
+    };
+    Ok(options
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Full)
+        .foreign_keys(true)
+        .busy_timeout(Duration::from_secs(10))
+        // Statement journals (every multi-row write keeps one, to undo
+        // itself should it fail half way) in memory, not in temp files.
+        .pragma("temp_store", "memory"))
+}
+
+/// Applies the migrations over one connection of its own (creating the file
+/// if needed), then closes it.
+pub async fn migrate(url: &str) -> anyhow::Result<()> {
+    let mut connection = SqliteConnection::connect_with(&connect_options(url)?)
+        .await
+        .with_context(|| format!("cannot open SQLite database {url:?}"))?;
+    run_migrations(&mut connection).await?;
+    connection
+        .close()
+        .await
+        .context("cannot close the SQLite database")
+}
+
+/// sqlx's migrator takes no lock on SQLite, and two processes migrating one
+/// file at once would both apply the same migration. So it runs inside one
+/// transaction that takes the write lock up front: from reading which
+/// migrations are applied to the last one applied, a second migrator waits
+/// (up to the busy timeout), then finds nothing left to do.
+async fn run_migrations(connection: &mut SqliteConnection) -> anyhow::Result<()> {
+    let mut transaction = connection
+        .begin_with("BEGIN IMMEDIATE")
+        .await
+        .context("cannot lock the SQLite database to migrate it")?;
+    MIGRATOR
+        .run_direct(&mut *transaction)
+        .await
+        .context("cannot migrate the SQLite database")?;
+    transaction
+        .commit()
+        .await
+        .context("cannot commit the SQLite database's migrations")
 }
 
 impl Backend for SqliteBackend {
@@ -171,6 +211,16 @@ impl Backend for SqliteBackend {
 
     fn notices(&self) -> &NoticeBus {
         &self.notices
+    }
+
+    /// The readers and the writer together; once when an in-memory
+    /// database shares one connection between them.
+    fn pool_usage(&self) -> PoolUsage {
+        if Arc::ptr_eq(&self.reader, &self.writer) {
+            self.writer.usage()
+        } else {
+            self.reader.usage() + self.writer.usage()
+        }
     }
 
     fn reachability(&self) -> watch::Receiver<bool> {
