@@ -131,8 +131,10 @@ async fn kill_9_loses_no_acknowledged_verdict(backend: Backend) {
 
     println!(
         "faults: {name}: unary: {} calls by {CALLERS} callers, {unary_acked} acknowledged and \
-         all stored once; of {} cut off by the kill, {} had been committed, {} not",
+         all stored once; {} not acknowledged ({} cut off by the kill), of which {} had been \
+         committed and {} not",
         unary_calls.len(),
+        unary_calls.len() - unary_acked,
         unary_failed.len(),
         after_unary.unacked_stored,
         after_unary.unacked_missing,
