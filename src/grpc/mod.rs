@@ -3,12 +3,13 @@
 //! place errors become statuses.
 
 mod admin;
-mod bulk;
-mod convert;
+pub(crate) mod bulk;
+pub(crate) mod convert;
 pub mod guard;
 mod pagination;
+pub(crate) mod requests;
 mod service;
-mod status;
+pub(crate) mod status;
 
 pub use admin::AdminApi;
 pub use guard::GuardLayer;
