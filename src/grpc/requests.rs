@@ -27,6 +27,25 @@ pub type NewestFirst = (Timestamp, String);
 
 type Checked<T> = Result<T, Vec<Violation>>;
 
+/// Longest verdict or key id looked up, in characters: the service's own
+/// are far shorter (a UUID, 12 hex digits).
+const MAX_LOOKUP_ID_CHARS: usize = 128;
+
+/// A verdict or key id to look up: not blank, and bounded.
+fn lookup_id<'a>(value: &'a str, field: &str, blank: &str) -> Checked<&'a str> {
+    if value.trim().is_empty() {
+        return Err(vec![Violation::new(field, blank)]);
+    }
+    let chars = value.chars().count();
+    if chars > MAX_LOOKUP_ID_CHARS {
+        return Err(vec![Violation::new(
+            field,
+            format!("must be at most {MAX_LOOKUP_ID_CHARS} characters, got {chars}"),
+        )]);
+    }
+    Ok(value)
+}
+
 fn done<T>(value: T, violations: Vec<Violation>) -> Checked<T> {
     if violations.is_empty() {
         Ok(value)
@@ -80,10 +99,7 @@ pub fn list_leads(r: &pb::ListLeadsRequest) -> Checked<(LeadFilter, Page<String>
 }
 
 pub fn get_verdict(r: &pb::GetVerdictRequest) -> Checked<&str> {
-    if r.verdict_id.trim().is_empty() {
-        return Err(vec![Violation::new("verdict_id", "must not be empty")]);
-    }
-    Ok(&r.verdict_id)
+    lookup_id(&r.verdict_id, "verdict_id", "must not be empty")
 }
 
 pub fn list_verdicts(r: &pb::ListVerdictsRequest) -> Checked<(LeadId, Page<i64>)> {
@@ -240,11 +256,7 @@ pub fn list_api_keys(r: &pb::ListApiKeysRequest) -> Checked<Page<NewestFirst>> {
 }
 
 pub fn revoke_api_key(r: &pb::RevokeApiKeyRequest) -> Checked<&str> {
-    let key_id = r.key_id.trim();
-    if key_id.is_empty() {
-        return Err(vec![Violation::new("key_id", "is required")]);
-    }
-    Ok(key_id)
+    lookup_id(r.key_id.trim(), "key_id", "is required")
 }
 
 pub fn list_audit_events(r: &pb::ListAuditEventsRequest) -> Checked<(AuditFilter, Page<i64>)> {
@@ -269,4 +281,54 @@ pub fn list_audit_events(r: &pb::ListAuditEventsRequest) -> Checked<(AuditFilter
         ),
         violations,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_to_look_up_are_bounded() {
+        let long = "7".repeat(4000);
+        let verdict = pb::GetVerdictRequest {
+            verdict_id: long.clone(),
+        };
+        let violations = get_verdict(&verdict).expect_err("refused");
+        assert_eq!(violations[0].field, "verdict_id");
+        assert!(violations[0].description.contains("at most 128"));
+        let key = pb::RevokeApiKeyRequest {
+            key_id: long.clone(),
+        };
+        assert_eq!(
+            revoke_api_key(&key).expect_err("refused")[0].field,
+            "key_id"
+        );
+
+        let uuid = "0190a8e2-7a4c-7cc1-9e0b-8f2d3c4b5a61";
+        let verdict = pb::GetVerdictRequest {
+            verdict_id: uuid.into(),
+        };
+        assert_eq!(get_verdict(&verdict), Ok(uuid));
+        let key = pb::RevokeApiKeyRequest {
+            key_id: " a1b2c3d4e5f6 ".into(),
+        };
+        assert_eq!(revoke_api_key(&key), Ok("a1b2c3d4e5f6"));
+    }
+
+    #[test]
+    fn the_roles_of_a_key_are_a_bounded_list() {
+        let request = pb::CreateApiKeyRequest {
+            roles: vec![9; 100_000],
+            description: String::new(),
+        };
+        let violations = create_api_key(&request).expect_err("refused");
+        assert_eq!(violations.len(), 1, "one violation for the whole list");
+        assert_eq!(violations[0].field, "roles");
+        let request = pb::CreateApiKeyRequest {
+            roles: vec![pb::Role::Reader as i32, pb::Role::Admin as i32, 9],
+            description: String::new(),
+        };
+        let violations = create_api_key(&request).expect_err("refused");
+        assert_eq!(violations[0].field, "roles[2]");
+    }
 }
