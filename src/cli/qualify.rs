@@ -613,9 +613,12 @@ struct Bounded<R> {
     inner: R,
     read: u64,
     row_start: u64,
-    /// Offsets of the `\n` bytes read but not yet behind a row.
+    /// Offsets of the line ends read but not yet behind a row: a `\n`, or a
+    /// `\r` not followed by one (the CSV reader ends a row at either).
     newlines: VecDeque<u64>,
-    /// `\n` bytes behind the rows handed on.
+    /// A `\r` just read: a line end unless a `\n` follows.
+    carriage_return: Option<u64>,
+    /// Line ends behind the rows handed on.
     lines_before: u64,
 }
 
@@ -629,6 +632,7 @@ impl<R> Bounded<R> {
             read: 0,
             row_start: 0,
             newlines: VecDeque::new(),
+            carriage_return: None,
             lines_before: 0,
         }
     }
@@ -667,10 +671,23 @@ impl<R: Read> Read for Bounded<R> {
             )));
         }
         let n = self.inner.read(buf)?;
-        for (i, b) in buf[..n].iter().enumerate() {
-            if *b == b'\n' {
-                self.newlines.push_back(self.read + i as u64);
+        for (i, &b) in buf[..n].iter().enumerate() {
+            let at = self.read + i as u64;
+            if let Some(cr) = self.carriage_return.take()
+                && b != b'\n'
+            {
+                self.newlines.push_back(cr);
             }
+            match b {
+                b'\n' => self.newlines.push_back(at),
+                b'\r' => self.carriage_return = Some(at),
+                _ => {}
+            }
+        }
+        if n == 0
+            && let Some(cr) = self.carriage_return.take()
+        {
+            self.newlines.push_back(cr);
         }
         self.read += n as u64;
         Ok(n)
@@ -750,17 +767,35 @@ impl Source {
             };
             pending.blocking_send(entry).is_ok()
         };
-        let fatal = match self {
-            Source::Csv {
-                mut reader,
-                columns,
-            } => read_csv(&mut reader, &columns, &mut hand_on),
-            Source::Jsonl(mut reader) => read_jsonl(&mut reader, &mut hand_on),
-        };
-        if let Some((line, message)) = fatal {
+        if let Some((line, message)) = self.read_rows(&mut hand_on) {
             let _ = pending.blocking_send(Pending::Fatal { line, message });
         }
     }
+
+    /// Hands on every row in input order (its line, the byte offset where
+    /// it ends, its lead id as written, and the row parsed or why not) until
+    /// `hand_on` returns false; the line and reason when the input cannot be
+    /// read further.
+    fn read_rows(self, hand_on: &mut HandOn<'_>) -> Option<(u64, String)> {
+        match self {
+            Source::Csv {
+                mut reader,
+                columns,
+            } => read_csv(&mut reader, &columns, hand_on),
+            Source::Jsonl(mut reader) => read_jsonl(&mut reader, hand_on),
+        }
+    }
+}
+
+/// Reads `input` as `format` the way `leadqual qualify` does, handing on
+/// every row (see [`Source::read_rows`]); an error when the input is
+/// refused as a whole (a bad CSV header).
+pub(crate) fn read_rows(
+    input: Box<dyn Read + Send>,
+    format: FileFormat,
+    hand_on: &mut HandOn<'_>,
+) -> anyhow::Result<Option<(u64, String)>> {
+    Ok(Source::open(input, format)?.read_rows(hand_on))
 }
 
 /// Every column known, none twice, lead_id present.
@@ -783,7 +818,8 @@ fn check_header(columns: &[String]) -> Result<(), String> {
     }
 }
 
-type HandOn<'a> = dyn FnMut(u64, u64, String, Result<rows::ParsedRow, RowError>) -> bool + 'a;
+pub(crate) type HandOn<'a> =
+    dyn FnMut(u64, u64, String, Result<rows::ParsedRow, RowError>) -> bool + 'a;
 
 fn read_csv<R: Read>(
     reader: &mut csv::Reader<Bounded<R>>,
@@ -813,7 +849,7 @@ fn read_csv<R: Read>(
             },
         };
         // A quoted cell may span lines: the row starts that many lines up.
-        let inner: u64 = record.iter().map(|f| f.matches('\n').count() as u64).sum();
+        let inner: u64 = record.iter().map(line_ends).sum();
         let line = reader.get_mut().row_ends_on(end).saturating_sub(inner);
         let lead_id = lead_column
             .and_then(|i| record.get(i))
@@ -823,6 +859,16 @@ fn read_csv<R: Read>(
             return None;
         }
     }
+}
+
+/// Line ends in a cell, counted as [`Bounded`] counts them.
+fn line_ends(cell: &str) -> u64 {
+    let bytes = cell.as_bytes();
+    bytes
+        .iter()
+        .enumerate()
+        .filter(|&(i, &b)| b == b'\n' || (b == b'\r' && bytes.get(i + 1) != Some(&b'\n')))
+        .count() as u64
 }
 
 fn read_jsonl<R: BufRead>(reader: &mut R, hand_on: &mut HandOn<'_>) -> Option<(u64, String)> {
@@ -909,13 +955,7 @@ mod tests {
                 ));
                 true
             };
-        let fatal = match source {
-            Source::Csv {
-                mut reader,
-                columns,
-            } => read_csv(&mut reader, &columns, &mut hand_on),
-            Source::Jsonl(mut reader) => read_jsonl(&mut reader, &mut hand_on),
-        };
+        let fatal = source.read_rows(&mut hand_on);
         (seen, fatal)
     }
 
@@ -950,6 +990,26 @@ mod tests {
         assert!(fatal.is_none());
         let lines: Vec<(u64, &str)> = seen.iter().map(|s| (s.0, s.1.as_str())).collect();
         assert_eq!(lines, [(2, "A"), (4, "B\r\nB"), (6, "C"), (9, "D")]);
+    }
+
+    #[test]
+    fn a_carriage_return_alone_ends_a_line_as_it_ends_a_row() {
+        // Line ends of old Mac files, and one stray \r in a CRLF file.
+        let input = "lead_id,vertical\rA,x\r\"B\rB\",y\rC,z\r\nD,w\r\0\nE,v";
+        let (seen, fatal) = read(input, FileFormat::Csv);
+        assert!(fatal.is_none());
+        let lines: Vec<(u64, &str)> = seen.iter().map(|s| (s.0, s.1.as_str())).collect();
+        assert_eq!(
+            lines,
+            [
+                (2, "A"),
+                (3, "B\rB"),
+                (5, "C"),
+                (6, "D"),
+                (7, "\0"),
+                (8, "E")
+            ]
+        );
     }
 
     #[test]
