@@ -4,7 +4,7 @@
 pub mod args;
 mod commands;
 pub mod json;
-mod qualify;
+pub(crate) mod qualify;
 pub mod render;
 pub mod rows;
 pub mod time;
