@@ -198,21 +198,25 @@ async fn wait_for_database(options: &PgConnectOptions, wait: Duration) -> anyhow
                 Ok(Err(e)) => e.to_string(),
                 Err(_) => format!("no answer within {STARTUP_BACKOFF_MAX:?}"),
             };
-        if started.elapsed() + backoff > wait {
+        // The last attempt comes when the wait is over, not a backoff
+        // before it: a database back within the wait is found.
+        let remaining = wait.saturating_sub(started.elapsed());
+        if remaining.is_zero() {
             anyhow::bail!(
                 "cannot connect to PostgreSQL at {} after {attempt} attempts over {:.1?}: {cause}",
                 describe(options),
                 started.elapsed()
             );
         }
+        let pause = backoff.min(remaining);
         tracing::warn!(
             database = %describe(options),
             error = %cause,
             attempt,
-            retry_in = ?backoff,
+            retry_in = ?pause,
             "the database is not reachable yet; waiting for it"
         );
-        tokio::time::sleep(backoff).await;
+        tokio::time::sleep(pause).await;
         backoff = (backoff * 2).min(STARTUP_BACKOFF_MAX);
     }
 }
