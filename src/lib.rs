@@ -6,6 +6,8 @@ pub mod cli;
 pub mod configuration;
 pub mod domain;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod grpc;
 pub mod observability;
 pub mod proto;

@@ -5,7 +5,7 @@ pub mod args;
 mod commands;
 mod health;
 pub mod json;
-mod qualify;
+pub(crate) mod qualify;
 pub mod render;
 pub mod rows;
 pub mod time;

@@ -613,9 +613,14 @@ struct Bounded<R> {
     inner: R,
     read: u64,
     row_start: u64,
-    /// Offsets of the `\n` bytes read but not yet behind a row.
-    newlines: VecDeque<u64>,
-    /// `\n` bytes behind the rows handed on.
+    /// Offsets of the `\r` and `\n` bytes read but not yet behind a row,
+    /// and whether each ends a line: a `\n`, or a `\r` not followed by one
+    /// (the CSV reader ends a row at either).
+    breaks: VecDeque<(u64, bool)>,
+    /// The last byte read was a `\r` (the last of `breaks`): a line end
+    /// unless a `\n` follows.
+    carriage_return: bool,
+    /// Line ends behind the rows handed on.
     lines_before: u64,
 }
 
@@ -628,33 +633,35 @@ impl<R> Bounded<R> {
             inner,
             read: 0,
             row_start: 0,
-            newlines: VecDeque::new(),
+            breaks: VecDeque::new(),
+            carriage_return: false,
             lines_before: 0,
         }
     }
 
-    /// The line (from 1) of the last byte before `end`, where the row that
-    /// ends at `end` ends; the CSV reader's own positions count a CRLF and
-    /// skipped blank lines with the row after.
-    fn row_ends_on(&mut self, end: u64) -> u64 {
-        let last = end.saturating_sub(1);
-        while self.newlines.front().is_some_and(|&at| at < last) {
-            self.newlines.pop_front();
-            self.lines_before += 1;
+    /// The line (from 1) on which the row read from offset `start` begins:
+    /// the first byte there that is not a line end, since the CSV reader
+    /// skips blank lines (and counts a CRLF's `\n` with the row after).
+    /// Counted from where a row starts, not where it ends, so that a quoted
+    /// cell over several lines, closed or not, does not shift it.
+    fn row_starts_on(&mut self, start: u64) -> u64 {
+        let mut first = start;
+        while let Some(&(at, ends_line)) = self.breaks.front() {
+            if at > first {
+                break;
+            }
+            if at == first {
+                first += 1;
+            }
+            self.breaks.pop_front();
+            self.lines_before += u64::from(ends_line);
         }
-        self.row_start = end;
         self.lines_before + 1
     }
 
-    /// The line the row after the last one handed on starts on (blank lines
-    /// aside).
-    fn next_row_line(&self) -> u64 {
-        let ends = self
-            .newlines
-            .iter()
-            .take_while(|&&at| at < self.row_start)
-            .count();
-        self.lines_before + ends as u64 + 1
+    /// The row before `end` is handed on: the next may be as long again.
+    fn row_ends_at(&mut self, end: u64) {
+        self.row_start = end;
     }
 }
 
@@ -667,10 +674,27 @@ impl<R: Read> Read for Bounded<R> {
             )));
         }
         let n = self.inner.read(buf)?;
-        for (i, b) in buf[..n].iter().enumerate() {
-            if *b == b'\n' {
-                self.newlines.push_back(self.read + i as u64);
+        for (i, &b) in buf[..n].iter().enumerate() {
+            if std::mem::take(&mut self.carriage_return)
+                && b != b'\n'
+                && let Some(cr) = self.breaks.back_mut()
+            {
+                cr.1 = true;
             }
+            match b {
+                b'\n' => self.breaks.push_back((self.read + i as u64, true)),
+                b'\r' => {
+                    self.breaks.push_back((self.read + i as u64, false));
+                    self.carriage_return = true;
+                }
+                _ => {}
+            }
+        }
+        if n == 0
+            && std::mem::take(&mut self.carriage_return)
+            && let Some(cr) = self.breaks.back_mut()
+        {
+            cr.1 = true;
         }
         self.read += n as u64;
         Ok(n)
@@ -704,7 +728,7 @@ impl Source {
                     .collect();
                 check_header(&columns).map_err(|e| anyhow::anyhow!("line 1: {e}"))?;
                 let end = reader.position().byte();
-                reader.get_mut().row_ends_on(end);
+                reader.get_mut().row_ends_at(end);
                 Ok(Source::Csv { reader, columns })
             }
         }
@@ -750,17 +774,35 @@ impl Source {
             };
             pending.blocking_send(entry).is_ok()
         };
-        let fatal = match self {
-            Source::Csv {
-                mut reader,
-                columns,
-            } => read_csv(&mut reader, &columns, &mut hand_on),
-            Source::Jsonl(mut reader) => read_jsonl(&mut reader, &mut hand_on),
-        };
-        if let Some((line, message)) = fatal {
+        if let Some((line, message)) = self.read_rows(&mut hand_on) {
             let _ = pending.blocking_send(Pending::Fatal { line, message });
         }
     }
+
+    /// Hands on every row in input order (its line, the byte offset where
+    /// it ends, its lead id as written, and the row parsed or why not) until
+    /// `hand_on` returns false; the line and reason when the input cannot be
+    /// read further.
+    fn read_rows(self, hand_on: &mut HandOn<'_>) -> Option<(u64, String)> {
+        match self {
+            Source::Csv {
+                mut reader,
+                columns,
+            } => read_csv(&mut reader, &columns, hand_on),
+            Source::Jsonl(mut reader) => read_jsonl(&mut reader, hand_on),
+        }
+    }
+}
+
+/// Reads `input` as `format` the way `leadqual qualify` does, handing on
+/// every row (see [`Source::read_rows`]); an error when the input is
+/// refused as a whole (a bad CSV header).
+pub(crate) fn read_rows(
+    input: Box<dyn Read + Send>,
+    format: FileFormat,
+    hand_on: &mut HandOn<'_>,
+) -> anyhow::Result<Option<(u64, String)>> {
+    Ok(Source::open(input, format)?.read_rows(hand_on))
 }
 
 /// Every column known, none twice, lead_id present.
@@ -783,7 +825,8 @@ fn check_header(columns: &[String]) -> Result<(), String> {
     }
 }
 
-type HandOn<'a> = dyn FnMut(u64, u64, String, Result<rows::ParsedRow, RowError>) -> bool + 'a;
+pub(crate) type HandOn<'a> =
+    dyn FnMut(u64, u64, String, Result<rows::ParsedRow, RowError>) -> bool + 'a;
 
 fn read_csv<R: Read>(
     reader: &mut csv::Reader<Bounded<R>>,
@@ -793,6 +836,7 @@ fn read_csv<R: Read>(
     let lead_column = columns.iter().position(|c| c == rows::LEAD_ID);
     let mut record = csv::StringRecord::new();
     loop {
+        let start = reader.position().byte();
         let read = reader.read_record(&mut record);
         let end = reader.position().byte();
         let parsed = match read {
@@ -809,12 +853,11 @@ fn read_csv<R: Read>(
                     columns.len()
                 ))),
                 csv::ErrorKind::Utf8 { .. } => Err(RowError::whole_row("is not valid UTF-8")),
-                _ => return Some((reader.get_mut().next_row_line(), e.to_string())),
+                _ => return Some((reader.get_mut().row_starts_on(start), e.to_string())),
             },
         };
-        // A quoted cell may span lines: the row starts that many lines up.
-        let inner: u64 = record.iter().map(|f| f.matches('\n').count() as u64).sum();
-        let line = reader.get_mut().row_ends_on(end).saturating_sub(inner);
+        let line = reader.get_mut().row_starts_on(start);
+        reader.get_mut().row_ends_at(end);
         let lead_id = lead_column
             .and_then(|i| record.get(i))
             .map(|s| s.trim().to_owned())
@@ -909,13 +952,7 @@ mod tests {
                 ));
                 true
             };
-        let fatal = match source {
-            Source::Csv {
-                mut reader,
-                columns,
-            } => read_csv(&mut reader, &columns, &mut hand_on),
-            Source::Jsonl(mut reader) => read_jsonl(&mut reader, &mut hand_on),
-        };
+        let fatal = source.read_rows(&mut hand_on);
         (seen, fatal)
     }
 
@@ -950,6 +987,42 @@ mod tests {
         assert!(fatal.is_none());
         let lines: Vec<(u64, &str)> = seen.iter().map(|s| (s.0, s.1.as_str())).collect();
         assert_eq!(lines, [(2, "A"), (4, "B\r\nB"), (6, "C"), (9, "D")]);
+    }
+
+    #[test]
+    fn a_carriage_return_alone_ends_a_line_as_it_ends_a_row() {
+        // Line ends of old Mac files, and one stray \r in a CRLF file.
+        let input = "lead_id,vertical\rA,x\r\"B\rB\",y\rC,z\r\nD,w\r\0\nE,v";
+        let (seen, fatal) = read(input, FileFormat::Csv);
+        assert!(fatal.is_none());
+        let lines: Vec<(u64, &str)> = seen.iter().map(|s| (s.0, s.1.as_str())).collect();
+        assert_eq!(
+            lines,
+            [
+                (2, "A"),
+                (3, "B\rB"),
+                (5, "C"),
+                (6, "D"),
+                (7, "\0"),
+                (8, "E")
+            ]
+        );
+    }
+
+    #[test]
+    fn a_quote_left_open_to_the_end_keeps_its_row_on_the_line_it_starts() {
+        // The open quote takes in the file's last line ends, up to the very
+        // last byte.
+        for input in [
+            "lead_id,vertical\nA,x\n\"B\nb\n\nC,y\n",
+            "lead_id,vertical\nA,x\n\"B\nb\n\nC,y\r",
+            "lead_id,vertical\nA,x\n\"B\nb\n\nC,y",
+        ] {
+            let (seen, fatal) = read(input, FileFormat::Csv);
+            assert!(fatal.is_none());
+            let lines: Vec<u64> = seen.iter().map(|s| s.0).collect();
+            assert_eq!(lines, [2, 3], "{input:?}");
+        }
     }
 
     #[test]

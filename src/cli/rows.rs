@@ -235,15 +235,17 @@ impl Value {
     }
 }
 
-/// `None` for an empty CSV cell or an absent/null JSON value.
+/// `None` for an empty CSV cell, an absent/null JSON value, or a JSON
+/// string that is empty as a CSV cell would be.
 fn read_cell(cell: Cell<'_>) -> Result<Option<Value>, String> {
+    let text = |t: &str| {
+        let t = t.trim();
+        (!t.is_empty()).then(|| Value::Text(t.to_owned()))
+    };
     match cell {
-        Cell::Text(t) => {
-            let t = t.trim();
-            Ok((!t.is_empty()).then(|| Value::Text(t.to_owned())))
-        }
+        Cell::Text(t) => Ok(text(t)),
         Cell::Json(serde_json::Value::Null) => Ok(None),
-        Cell::Json(serde_json::Value::String(s)) => Ok(Some(Value::Text(s.trim().to_owned()))),
+        Cell::Json(serde_json::Value::String(s)) => Ok(text(s)),
         Cell::Json(serde_json::Value::Bool(b)) => Ok(Some(Value::Bool(*b))),
         Cell::Json(serde_json::Value::Number(n)) => match n.as_i64() {
             Some(i) => Ok(Some(Value::Int(i))),
@@ -664,6 +666,21 @@ mod tests {
                 "vertical"
             ]
         );
+    }
+
+    #[test]
+    fn an_empty_json_string_is_not_sent_as_an_empty_csv_cell_is_not() {
+        let row = serde_json::json!({"lead_id": "J-2", "vertical": " ", "stage": ""});
+        let obj = row.as_object().expect("object");
+        let row = parse_row(obj.iter().map(|(k, v)| (k.as_str(), Cell::Json(v)))).expect("good");
+        assert_eq!(facts_of(&row).vertical, None);
+        assert_eq!(row.request.stage, 0);
+
+        let row = serde_json::json!({"lead_id": "", "vertical": "saas"});
+        let obj = row.as_object().expect("object");
+        let err = parse_row(obj.iter().map(|(k, v)| (k.as_str(), Cell::Json(v))))
+            .expect_err("no lead id");
+        assert_eq!(err.to_string(), "lead_id: is required");
     }
 
     #[test]

@@ -401,6 +401,30 @@ mod tests {
     }
 
     #[test]
+    fn stored_thresholds_read_back_to_the_same_bits() {
+        // Stored as JSON text (SQLite) or JSONB (PostgreSQL) and parsed back:
+        // a float must come back exactly, or a verdict at the threshold could
+        // differ from the one the profile was validated and previewed with.
+        let profile = Profile {
+            min_overlap_hours: 3.0000018402934074,
+            thresholds: Thresholds {
+                min_answer_ratio: 0.1 + 0.2,
+                min_plan_completion: 0.0002447963348903015,
+                ..Thresholds::default()
+            },
+            ..Profile::default()
+        };
+        let json = serde_json::to_string(&profile).unwrap();
+        let back: Profile = serde_json::from_str(&json).unwrap();
+        assert_eq!(
+            back.min_overlap_hours.to_bits(),
+            profile.min_overlap_hours.to_bits(),
+            "{json}"
+        );
+        assert_eq!(back, profile);
+    }
+
+    #[test]
     fn inverted_bounds_and_out_of_range_settings_are_violations() {
         let mut profile = Profile {
             min_employees: Some(500),

@@ -8,13 +8,12 @@ use tonic::{Request, Response, Status};
 use super::convert;
 use super::guard::{authenticated, record_lead_id};
 use super::pagination;
+use super::requests;
 use super::status::invalid_argument;
 use crate::auth::Authenticator;
-use crate::domain::Violation;
 use crate::proto::v1 as pb;
 use crate::proto::v1::admin_service_server::AdminService;
 use crate::qualification::Qualifier;
-use crate::storage::AuditFilter;
 
 /// The gRPC face of key management and the audit trail.
 #[derive(Clone)]
@@ -45,19 +44,11 @@ impl AdminService for AdminApi {
                  `leadqual keys create --tenant NAME --role admin`, not over the wire",
             ));
         }
-        let mut violations = Vec::new();
-        let roles = convert::roles_from_wire(&request.roles, &mut violations);
-        if !violations.is_empty() {
-            return Err(invalid_argument(&violations));
-        }
+        let (roles, description) =
+            requests::create_api_key(&request).map_err(|v| invalid_argument(&v))?;
         let issued = self
             .auth
-            .issue(
-                &caller.tenant,
-                &roles,
-                request.description.trim(),
-                &caller.actor,
-            )
+            .issue(&caller.tenant, &roles, description, &caller.actor)
             .await?;
         tracing::info!(key_id = %issued.key_id, "api key created");
         Ok(Response::new(pb::CreateApiKeyResponse {
@@ -71,23 +62,17 @@ impl AdminService for AdminApi {
         request: Request<pb::ListApiKeysRequest>,
     ) -> Result<Response<pb::ListApiKeysResponse>, Status> {
         let (caller, request) = authenticated(request)?;
-        let mut violations = Vec::new();
-        let scope = format!("keys|revoked={}", request.show_revoked);
-        let (size, after) = pagination::parse::<(i64, String)>(
-            request.page_size,
-            &request.page_token,
-            &scope,
-            &mut violations,
-        );
-        if !violations.is_empty() {
-            return Err(invalid_argument(&violations));
-        }
-        let after = pagination::newest_first_position(after);
+        let page = requests::list_api_keys(&request).map_err(|v| invalid_argument(&v))?;
         let (keys, more) = self
             .auth
-            .list(&caller.tenant, request.show_revoked, after, size)
+            .list(
+                &caller.tenant,
+                request.show_revoked,
+                page.position,
+                page.size,
+            )
             .await?;
-        let next_page_token = pagination::next_token(&scope, &keys, more, |k| {
+        let next_page_token = pagination::next_token(&page.scope, &keys, more, |k| {
             (k.created_at.as_microsecond(), k.key_id.clone())
         });
         Ok(Response::new(pb::ListApiKeysResponse {
@@ -101,12 +86,10 @@ impl AdminService for AdminApi {
         request: Request<pb::RevokeApiKeyRequest>,
     ) -> Result<Response<pb::RevokeApiKeyResponse>, Status> {
         let (caller, request) = authenticated(request)?;
-        if request.key_id.trim().is_empty() {
-            return Err(invalid_argument(&[Violation::new("key_id", "is required")]));
-        }
+        let key_id = requests::revoke_api_key(&request).map_err(|v| invalid_argument(&v))?;
         let key = self
             .auth
-            .revoke(&caller.tenant, request.key_id.trim(), &caller.actor)
+            .revoke(&caller.tenant, key_id, &caller.actor)
             .await?;
         tracing::info!(key_id = %key.key_id, "api key revoked");
         Ok(Response::new(pb::RevokeApiKeyResponse {
@@ -119,32 +102,16 @@ impl AdminService for AdminApi {
         request: Request<pb::ListAuditEventsRequest>,
     ) -> Result<Response<pb::ListAuditEventsResponse>, Status> {
         let (caller, request) = authenticated(request)?;
-        let mut violations = Vec::new();
-        let kind = convert::audit_kind_from_wire(request.kind).unwrap_or_else(|()| {
-            violations.push(Violation::new("kind", "is not a known audit event kind"));
-            None
-        });
-        let lead_id = convert::optional_lead_id(&request.lead_id, "lead_id", &mut violations)
-            .map(|id| id.as_str().to_owned());
-        let scope = format!("audit|kind={}|lead={}", request.kind, request.lead_id);
-        let (size, before) = pagination::parse::<i64>(
-            request.page_size,
-            &request.page_token,
-            &scope,
-            &mut violations,
-        );
-        if !violations.is_empty() {
-            return Err(invalid_argument(&violations));
-        }
-        if let Some(lead_id) = &lead_id {
+        let (filter, page) =
+            requests::list_audit_events(&request).map_err(|v| invalid_argument(&v))?;
+        if let Some(lead_id) = &filter.lead_id {
             record_lead_id(lead_id);
         }
-        let filter = AuditFilter { kind, lead_id };
         let (events, more) = self
             .qualifier
-            .list_audit_events(&caller.tenant, &filter, before, size)
+            .list_audit_events(&caller.tenant, &filter, page.position, page.size)
             .await?;
-        let next_page_token = pagination::next_token(&scope, &events, more, |e| e.seq);
+        let next_page_token = pagination::next_token(&page.scope, &events, more, |e| e.seq);
         Ok(Response::new(pb::ListAuditEventsResponse {
             audit_events: events.iter().map(convert::audit_event_to_wire).collect(),
             next_page_token,

@@ -51,7 +51,7 @@ pub fn qualify_leads(
 
 /// An item, validated: its correlation id and its command, or the error to
 /// answer it with.
-type Item = (String, Result<QualifyLead, Status>);
+pub(crate) type Item = (String, Result<QualifyLead, Status>);
 
 /// The answers of a batch of items, in item order, as they are filled in.
 struct Answers {
@@ -318,7 +318,7 @@ async fn run(
 }
 
 /// Checks an item as QualifyLead checks its request.
-fn validate(item: pb::QualifyLeadsRequest) -> Item {
+pub(crate) fn validate(item: pb::QualifyLeadsRequest) -> Item {
     let mut violations = Vec::new();
     let correlation_id = match correlation_id_problem(&item.correlation_id) {
         None => item.correlation_id,
@@ -364,7 +364,7 @@ fn answer(qualified: Qualified) -> ItemResult {
 
 /// The status a unary call would have ended with, as a message: its code,
 /// message and details (e.g. the BadRequest of INVALID_ARGUMENT).
-fn error(status: &Status) -> ItemResult {
+pub(crate) fn error(status: &Status) -> ItemResult {
     let rich = tonic_types::pb::Status::decode(status.details())
         .ok()
         .filter(|s| s.code == status.code() as i32);

@@ -744,9 +744,20 @@ pub fn role_to_wire(role: Role) -> i32 {
     wire as i32
 }
 
+/// Most entries of a key's list of roles: each of the three once, with
+/// room for a few repeats.
+pub const MAX_ROLE_ENTRIES: usize = 8;
+
 pub fn roles_from_wire(roles: &[i32], v: &mut Vec<Violation>) -> Vec<Role> {
     if roles.is_empty() {
         v.push(Violation::new("roles", "at least one role is required"));
+    }
+    if roles.len() > MAX_ROLE_ENTRIES {
+        v.push(Violation::new(
+            "roles",
+            format!("at most {MAX_ROLE_ENTRIES} entries, got {}", roles.len()),
+        ));
+        return Vec::new();
     }
     roles
         .iter()

@@ -3,14 +3,15 @@
 //! place errors become statuses.
 
 mod admin;
-mod bulk;
+pub(crate) mod bulk;
 pub mod codec;
-mod convert;
+pub(crate) mod convert;
 pub mod guard;
 pub mod limits;
 mod pagination;
+pub(crate) mod requests;
 mod service;
-mod status;
+pub(crate) mod status;
 
 pub use admin::AdminApi;
 pub use guard::GuardLayer;

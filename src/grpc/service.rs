@@ -7,13 +7,11 @@ use tonic::{Request, Response, Status};
 use super::guard::{authenticated, record_lead_id};
 use super::pagination;
 use super::status::invalid_argument;
-use super::{bulk, convert};
-use crate::domain::Violation;
+use super::{bulk, convert, requests};
 use crate::proto::v1 as pb;
 use crate::proto::v1::lead_qualification_service_server::LeadQualificationService;
 use crate::qualification::{OverrideVerdict, Qualifier};
-use crate::storage::LeadFilter;
-use crate::watch::{WatchVerdicts, Watchers};
+use crate::watch::Watchers;
 
 /// The gRPC face of [`Qualifier`] and of [`Watchers`].
 #[derive(Clone)]
@@ -55,9 +53,7 @@ impl LeadQualificationService for LeadQualificationApi {
         request: Request<pb::GetLeadRequest>,
     ) -> Result<Response<pb::GetLeadResponse>, Status> {
         let (caller, request) = authenticated(request)?;
-        let mut violations = Vec::new();
-        let lead_id = convert::lead_id(&request.lead_id, "lead_id", &mut violations)
-            .ok_or_else(|| invalid_argument(&violations))?;
+        let lead_id = requests::get_lead(&request).map_err(|v| invalid_argument(&v))?;
         record_lead_id(lead_id.as_str());
         let view = self.qualifier.get_lead(&caller.tenant, &lead_id).await?;
         Ok(Response::new(pb::GetLeadResponse {
@@ -70,53 +66,13 @@ impl LeadQualificationService for LeadQualificationApi {
         request: Request<pb::ListLeadsRequest>,
     ) -> Result<Response<pb::ListLeadsResponse>, Status> {
         let (caller, request) = authenticated(request)?;
-        let mut violations = Vec::new();
-        let stage = convert::optional_enum(
-            request.stage,
-            "stage",
-            convert::stage_from_wire,
-            &mut violations,
-        );
-        let outcome = convert::optional_enum(
-            request.outcome,
-            "outcome",
-            convert::outcome_from_wire,
-            &mut violations,
-        );
-        let effective_outcome = convert::optional_enum(
-            request.effective_outcome,
-            "effective_outcome",
-            convert::outcome_from_wire,
-            &mut violations,
-        );
-        let scope = format!(
-            "leads|stage={}|outcome={}|effective={}",
-            request.stage, request.outcome, request.effective_outcome
-        );
-        let (size, after) = pagination::parse::<String>(
-            request.page_size,
-            &request.page_token,
-            &scope,
-            &mut violations,
-        );
-        if !violations.is_empty() {
-            return Err(invalid_argument(&violations));
-        }
+        let (filter, page) = requests::list_leads(&request).map_err(|v| invalid_argument(&v))?;
         let (views, more) = self
             .qualifier
-            .list_leads(
-                &caller.tenant,
-                LeadFilter {
-                    stage,
-                    outcome,
-                    effective_outcome,
-                },
-                after.as_deref(),
-                size,
-            )
+            .list_leads(&caller.tenant, filter, page.position.as_deref(), page.size)
             .await?;
         let next_page_token =
-            pagination::next_token(&scope, &views, more, |v| v.lead.lead_id.clone());
+            pagination::next_token(&page.scope, &views, more, |v| v.lead.lead_id.clone());
         Ok(Response::new(pb::ListLeadsResponse {
             leads: views.iter().map(convert::lead_to_wire).collect(),
             next_page_token,
@@ -128,15 +84,10 @@ impl LeadQualificationService for LeadQualificationApi {
         request: Request<pb::GetVerdictRequest>,
     ) -> Result<Response<pb::GetVerdictResponse>, Status> {
         let (caller, request) = authenticated(request)?;
-        if request.verdict_id.trim().is_empty() {
-            return Err(invalid_argument(&[Violation::new(
-                "verdict_id",
-                "must not be empty",
-            )]));
-        }
+        let verdict_id = requests::get_verdict(&request).map_err(|v| invalid_argument(&v))?;
         let verdict = self
             .qualifier
-            .get_verdict(&caller.tenant, &request.verdict_id)
+            .get_verdict(&caller.tenant, verdict_id)
             .await?;
         record_lead_id(&verdict.lead_id);
         Ok(Response::new(pb::GetVerdictResponse {
@@ -149,24 +100,14 @@ impl LeadQualificationService for LeadQualificationApi {
         request: Request<pb::ListVerdictsRequest>,
     ) -> Result<Response<pb::ListVerdictsResponse>, Status> {
         let (caller, request) = authenticated(request)?;
-        let mut violations = Vec::new();
-        let lead_id = convert::lead_id(&request.lead_id, "lead_id", &mut violations);
-        let scope = format!("verdicts|lead={}", request.lead_id);
-        let (size, before) = pagination::parse::<i64>(
-            request.page_size,
-            &request.page_token,
-            &scope,
-            &mut violations,
-        );
-        let Some(lead_id) = lead_id.filter(|_| violations.is_empty()) else {
-            return Err(invalid_argument(&violations));
-        };
+        let (lead_id, page) =
+            requests::list_verdicts(&request).map_err(|v| invalid_argument(&v))?;
         record_lead_id(lead_id.as_str());
         let (verdicts, more) = self
             .qualifier
-            .list_verdicts(&caller.tenant, &lead_id, before, size)
+            .list_verdicts(&caller.tenant, &lead_id, page.position, page.size)
             .await?;
-        let next_page_token = pagination::next_token(&scope, &verdicts, more, |v| v.seq);
+        let next_page_token = pagination::next_token(&page.scope, &verdicts, more, |v| v.seq);
         Ok(Response::new(pb::ListVerdictsResponse {
             verdicts: verdicts.iter().map(convert::verdict_to_wire).collect(),
             next_page_token,
@@ -190,16 +131,8 @@ impl LeadQualificationService for LeadQualificationApi {
         request: Request<pb::GetProfileRequest>,
     ) -> Result<Response<pb::GetProfileResponse>, Status> {
         let (caller, request) = authenticated(request)?;
-        if request.version < 0 {
-            return Err(invalid_argument(&[Violation::new(
-                "version",
-                format!("must be >= 0, got {}", request.version),
-            )]));
-        }
-        let profile = self
-            .qualifier
-            .get_profile(&caller.tenant, request.version)
-            .await?;
+        let version = requests::get_profile(&request).map_err(|v| invalid_argument(&v))?;
+        let profile = self.qualifier.get_profile(&caller.tenant, version).await?;
         Ok(Response::new(pb::GetProfileResponse {
             profile: Some(convert::profile_to_wire(&profile)),
         }))
@@ -210,33 +143,11 @@ impl LeadQualificationService for LeadQualificationApi {
         request: Request<pb::UpdateProfileRequest>,
     ) -> Result<Response<pb::UpdateProfileResponse>, Status> {
         let (caller, request) = authenticated(request)?;
-        let mut violations = Vec::new();
-        let Some(wire) = request.profile else {
-            return Err(invalid_argument(&[Violation::new(
-                "profile",
-                "is required",
-            )]));
-        };
-        let profile = convert::profile(wire, &mut violations);
-        if let Some(expected) = request.expected_version
-            && expected < 1
-        {
-            violations.push(Violation::new(
-                "expected_version",
-                format!("must be >= 1, got {expected}"),
-            ));
-        }
-        if !violations.is_empty() {
-            return Err(invalid_argument(&violations));
-        }
+        let (profile, expected_version) =
+            requests::update_profile(request).map_err(|v| invalid_argument(&v))?;
         let stored = self
             .qualifier
-            .update_profile(
-                &caller.tenant,
-                &caller.actor,
-                profile,
-                request.expected_version,
-            )
+            .update_profile(&caller.tenant, &caller.actor, profile, expected_version)
             .await?;
         tracing::info!(version = stored.version, "profile updated");
         Ok(Response::new(pb::UpdateProfileResponse {
@@ -249,22 +160,12 @@ impl LeadQualificationService for LeadQualificationApi {
         request: Request<pb::ListProfileVersionsRequest>,
     ) -> Result<Response<pb::ListProfileVersionsResponse>, Status> {
         let (caller, request) = authenticated(request)?;
-        let mut violations = Vec::new();
-        let scope = "profiles";
-        let (size, before) = pagination::parse::<i64>(
-            request.page_size,
-            &request.page_token,
-            scope,
-            &mut violations,
-        );
-        if !violations.is_empty() {
-            return Err(invalid_argument(&violations));
-        }
+        let page = requests::list_profile_versions(&request).map_err(|v| invalid_argument(&v))?;
         let (profiles, more) = self
             .qualifier
-            .list_profiles(&caller.tenant, before, size)
+            .list_profiles(&caller.tenant, page.position, page.size)
             .await?;
-        let next_page_token = pagination::next_token(scope, &profiles, more, |p| p.version);
+        let next_page_token = pagination::next_token(&page.scope, &profiles, more, |p| p.version);
         Ok(Response::new(pb::ListProfileVersionsResponse {
             profiles: profiles.iter().map(convert::profile_to_wire).collect(),
             next_page_token,
@@ -314,27 +215,16 @@ impl LeadQualificationService for LeadQualificationApi {
         request: Request<pb::ListOverridesRequest>,
     ) -> Result<Response<pb::ListOverridesResponse>, Status> {
         let (caller, request) = authenticated(request)?;
-        let mut violations = Vec::new();
-        let lead_id = convert::optional_lead_id(&request.lead_id, "lead_id", &mut violations);
-        let scope = format!("overrides|lead={}", request.lead_id);
-        let (size, after) = pagination::parse::<(i64, String)>(
-            request.page_size,
-            &request.page_token,
-            &scope,
-            &mut violations,
-        );
-        if !violations.is_empty() {
-            return Err(invalid_argument(&violations));
-        }
+        let (lead_id, page) =
+            requests::list_overrides(&request).map_err(|v| invalid_argument(&v))?;
         if let Some(lead_id) = &lead_id {
             record_lead_id(lead_id.as_str());
         }
-        let after = pagination::newest_first_position(after);
         let (overrides, more) = self
             .qualifier
-            .list_overrides(&caller.tenant, lead_id.as_ref(), after, size)
+            .list_overrides(&caller.tenant, lead_id.as_ref(), page.position, page.size)
             .await?;
-        let next_page_token = pagination::next_token(&scope, &overrides, more, |o| {
+        let next_page_token = pagination::next_token(&page.scope, &overrides, more, |o| {
             (o.created_at.as_microsecond(), o.override_id.clone())
         });
         Ok(Response::new(pb::ListOverridesResponse {
@@ -362,18 +252,8 @@ impl LeadQualificationService for LeadQualificationApi {
         request: Request<pb::PreviewProfileRequest>,
     ) -> Result<Response<pb::PreviewProfileResponse>, Status> {
         let (caller, request) = authenticated(request)?;
-        let mut violations = Vec::new();
-        let profile = match request.profile {
-            Some(wire) => Some(convert::profile(wire, &mut violations)),
-            None => {
-                violations.push(Violation::new("profile", "is required"));
-                None
-            }
-        };
-        let sample_size = convert::preview_sample_size(request.sample_size, &mut violations);
-        let Some(profile) = profile.filter(|_| violations.is_empty()) else {
-            return Err(invalid_argument(&violations));
-        };
+        let (profile, sample_size) =
+            requests::preview_profile(request).map_err(|v| invalid_argument(&v))?;
         let preview = self
             .qualifier
             .preview_profile(&caller.tenant, profile, sample_size)
@@ -408,37 +288,8 @@ impl LeadQualificationService for LeadQualificationApi {
         request: Request<pb::WatchVerdictsRequest>,
     ) -> Result<Response<Self::WatchVerdictsStream>, Status> {
         let (caller, request) = authenticated(request)?;
-        let mut violations = Vec::new();
-        let outcome = convert::optional_enum(
-            request.outcome,
-            "outcome",
-            convert::outcome_from_wire,
-            &mut violations,
-        );
-        let since_verdict_id = match request.since_verdict_id.as_str() {
-            "" => None,
-            id => uuid::Uuid::try_parse(id)
-                .map_err(|_| {
-                    violations.push(Violation::new(
-                        "since_verdict_id",
-                        "must be a verdict id (a UUID) or empty",
-                    ))
-                })
-                .ok(),
-        };
-        if !violations.is_empty() {
-            return Err(invalid_argument(&violations));
-        }
-        let verdicts = self
-            .watchers
-            .watch(
-                &caller.tenant,
-                WatchVerdicts {
-                    outcome,
-                    since_verdict_id,
-                },
-            )
-            .await?;
+        let watch = requests::watch_verdicts(&request).map_err(|v| invalid_argument(&v))?;
+        let verdicts = self.watchers.watch(&caller.tenant, watch).await?;
         Ok(Response::new(
             verdicts
                 .map(|verdict| match verdict {

@@ -10,15 +10,18 @@ use crate::storage::StorageError;
 
 /// Most field violations an error carries (a QualifyLead with every fact
 /// wrong has 27); the rest are counted in one more. An error's size must not
-/// grow with the request's: at most 32 × 260 characters of details, under
-/// the 16 KiB of trailers a default gRPC client accepts once base64-encoded.
+/// grow with the request's: at most 32 × 260 bytes of details, under the
+/// 16 KiB of trailers a default gRPC client accepts once base64-encoded
+/// (and the message, percent-encoded, beside them).
 const MAX_VIOLATIONS: usize = 32;
 
-/// Longest field name carried, in characters.
-const MAX_FIELD_CHARS: usize = 100;
+/// Longest field name carried, in bytes (whole characters).
+const MAX_FIELD_BYTES: usize = 100;
 
-/// Longest description carried, in characters.
-const MAX_DESCRIPTION_CHARS: usize = 160;
+/// Longest description carried, in bytes (whole characters). Bytes, not
+/// characters: a description may quote what the caller sent, and a
+/// character can take four bytes.
+const MAX_DESCRIPTION_BYTES: usize = 160;
 
 /// Violations named in the status message; the details carry the rest.
 const VIOLATIONS_IN_MESSAGE: usize = 3;
@@ -26,17 +29,23 @@ const VIOLATIONS_IN_MESSAGE: usize = 3;
 /// `INVALID_ARGUMENT` naming the bad fields: the first [`MAX_VIOLATIONS`]
 /// of them, each bounded, and how many more there were.
 pub fn invalid_argument(violations: &[Violation]) -> Status {
-    let bounded = |text: &str, limit: usize| match text.char_indices().nth(limit) {
-        Some((end, _)) => format!("{}…", &text[..end]),
-        None => text.to_owned(),
+    let bounded = |text: &str, limit: usize| {
+        if text.len() <= limit {
+            return text.to_owned();
+        }
+        let end = (0..=limit)
+            .rev()
+            .find(|&i| text.is_char_boundary(i))
+            .unwrap_or(0);
+        format!("{}…", &text[..end])
     };
     let mut carried: Vec<(String, String)> = violations
         .iter()
         .take(MAX_VIOLATIONS)
         .map(|v| {
             (
-                bounded(&v.field, MAX_FIELD_CHARS),
-                bounded(&v.description, MAX_DESCRIPTION_CHARS),
+                bounded(&v.field, MAX_FIELD_BYTES),
+                bounded(&v.description, MAX_DESCRIPTION_BYTES),
             )
         })
         .collect();
@@ -131,7 +140,7 @@ mod tests {
                 .description
                 .chars()
                 .count()
-                == MAX_DESCRIPTION_CHARS + 1)
+                == MAX_DESCRIPTION_BYTES + 1)
         );
         // Under a default client's 16 KiB of trailers once base64-encoded.
         assert!(
@@ -141,6 +150,39 @@ mod tests {
         );
         assert!(status.message().len() < 1_200, "{}", status.message().len());
         assert!(status.message().ends_with("(and 99997 more)"));
+    }
+
+    /// Bytes of trailers the status makes, counted as HTTP/2 counts a
+    /// header list (name, value and 32 per field).
+    fn trailer_bytes(status: &Status) -> usize {
+        let mut trailers = http::HeaderMap::new();
+        status.add_header(&mut trailers).expect("valid trailers");
+        trailers
+            .iter()
+            .map(|(name, value)| name.as_str().len() + value.len() + 32)
+            .sum()
+    }
+
+    #[test]
+    fn an_error_fits_a_default_clients_trailers_whatever_the_caller_wrote() {
+        // Descriptions quote what the caller sent (a country, a time zone);
+        // a four-byte character is one character but four bytes, and twelve
+        // once percent-encoded in the message.
+        let many: Vec<Violation> = (0..300)
+            .map(|i| {
+                Violation::new(
+                    format!("profile.countries[{i}]"),
+                    format!(
+                        "\"{}\" is not an ISO 3166-1 alpha-2 country code (e.g. \"DE\")",
+                        "\u{1F600}".repeat(300)
+                    ),
+                )
+            })
+            .collect();
+        let size = trailer_bytes(&invalid_argument(&many));
+        assert!(size <= 16 * 1024, "{size} bytes of trailers");
+        let few = trailer_bytes(&invalid_argument(&many[..1]));
+        assert!(few <= 2 * 1024, "{few} bytes of trailers for one violation");
     }
 
     #[test]
