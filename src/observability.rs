@@ -146,6 +146,12 @@ pub fn record_call(rpc: &'static str, code: &'static str, elapsed: Duration) {
     histogram!(RPC_DURATION, "code" => code, "rpc" => rpc).record(elapsed.as_secs_f64());
 }
 
+/// Counts a call refused at once to protect the service; `reason` is one of
+/// those [`RPC_SHED`] describes.
+pub fn record_shed(rpc: &'static str, reason: &'static str) {
+    counter!(RPC_SHED, "rpc" => rpc, "reason" => reason).increment(1);
+}
+
 /// Counts a call that started (`+1`) or ended (`-1`).
 pub fn calls_in_flight(change: f64) {
     gauge!(RPC_IN_FLIGHT).increment(change);

@@ -184,8 +184,7 @@ impl Qualifier {
         } else {
             let turn = self.turns.take(tenant, cmd.lead_id.as_str()).await;
             if turn.is_none() {
-                metrics::counter!("leadqual_rpc_shed_total", "rpc" => "QualifyLead", "reason" => "lead_queue")
-                    .increment(1);
+                observability::record_shed("QualifyLead", "lead_queue");
                 return Err(AppError::ResourceExhausted(format!(
                     "{} qualifications of lead {} are waiting already; retry with backoff",
                     turns::MAX_WAITING_PER_LEAD,

@@ -157,7 +157,7 @@ pub fn continue_trace(span: &Span, service: &str, method: &str, metadata: &http:
 /// (OpenTelemetry's rule for gRPC servers): a caller's mistake such as
 /// INVALID_ARGUMENT is not an error of the service.
 pub fn record_status(span: &Span, code: Code) {
-    span.record("code", crate::cli::code_name(code));
+    span.record("code", crate::grpc::status::code_name(code));
     let server_fault = matches!(
         code,
         Code::Unknown

@@ -10,6 +10,8 @@ pub mod render;
 pub mod rows;
 pub mod time;
 
+pub use crate::grpc::status::code_name;
+
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::path::Path;
@@ -109,29 +111,6 @@ pub fn status_from_rpc(status: &tonic_types::pb::Status) -> Status {
         status.message.clone(),
         status.encode_to_vec().into(),
     )
-}
-
-/// The canonical name of a gRPC code, as grpcurl prints it.
-pub fn code_name(code: Code) -> &'static str {
-    match code {
-        Code::Ok => "OK",
-        Code::Cancelled => "CANCELLED",
-        Code::Unknown => "UNKNOWN",
-        Code::InvalidArgument => "INVALID_ARGUMENT",
-        Code::DeadlineExceeded => "DEADLINE_EXCEEDED",
-        Code::NotFound => "NOT_FOUND",
-        Code::AlreadyExists => "ALREADY_EXISTS",
-        Code::PermissionDenied => "PERMISSION_DENIED",
-        Code::ResourceExhausted => "RESOURCE_EXHAUSTED",
-        Code::FailedPrecondition => "FAILED_PRECONDITION",
-        Code::Aborted => "ABORTED",
-        Code::OutOfRange => "OUT_OF_RANGE",
-        Code::Unimplemented => "UNIMPLEMENTED",
-        Code::Internal => "INTERNAL",
-        Code::Unavailable => "UNAVAILABLE",
-        Code::DataLoss => "DATA_LOSS",
-        Code::Unauthenticated => "UNAUTHENTICATED",
-    }
 }
 
 /// Control characters (a newline in a message) would break the one-line

@@ -304,8 +304,7 @@ fn deadline_exceeded(after: Duration) -> Status {
 }
 
 fn count_shed(rpc: &'static str, why: Shed) {
-    metrics::counter!("leadqual_rpc_shed_total", "rpc" => rpc, "reason" => why.reason())
-        .increment(1);
+    observability::record_shed(rpc, why.reason());
 }
 
 /// The caller behind the `authorization` header, if it has `needed`; its
@@ -390,7 +389,7 @@ impl CallLog {
 
     fn write(&mut self, status: &Status) {
         self.written = true;
-        let code = crate::cli::code_name(status.code());
+        let code = crate::grpc::status::code_name(status.code());
         observability::record_call(self.rpc, code, self.started.elapsed());
         observability::calls_in_flight(-1.0);
         {
