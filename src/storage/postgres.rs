@@ -19,6 +19,7 @@ use super::codec::Prepared;
 use super::dialect::{Backend, Dialect, run_with_sqlx};
 use super::notices::{self, NoticeBus};
 use super::{NewQualification, PoolUsage, StorageError, StorageResult};
+use crate::observability;
 use crate::records::VerdictRecord;
 
 impl Dialect for Postgres {
@@ -175,6 +176,16 @@ fn describe(options: &PgConnectOptions) -> String {
     )
 }
 
+/// A connection of its own to the database, or why there is none within
+/// `within`.
+async fn open(options: &PgConnectOptions, within: Duration) -> Result<PgConnection, String> {
+    match tokio::time::timeout(within, PgConnection::connect_with(options)).await {
+        Ok(Ok(connection)) => Ok(connection),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err(format!("no answer within {within:?}")),
+    }
+}
+
 /// Tries to connect until the database answers or `wait` has passed,
 /// logging each failed attempt with its cause and backing off; the error
 /// names the last cause rather than a pool timeout.
@@ -184,20 +195,16 @@ async fn wait_for_database(options: &PgConnectOptions, wait: Duration) -> anyhow
     let mut attempt = 0;
     loop {
         attempt += 1;
-        let cause =
-            match tokio::time::timeout(STARTUP_BACKOFF_MAX, PgConnection::connect_with(options))
-                .await
-            {
-                Ok(Ok(connection)) => {
-                    if attempt > 1 {
-                        tracing::info!(database = %describe(options), "the database answers");
-                    }
-                    let _ = connection.close().await;
-                    return Ok(());
+        let cause = match open(options, STARTUP_BACKOFF_MAX).await {
+            Ok(connection) => {
+                if attempt > 1 {
+                    tracing::info!(database = %describe(options), "the database answers");
                 }
-                Ok(Err(e)) => e.to_string(),
-                Err(_) => format!("no answer within {STARTUP_BACKOFF_MAX:?}"),
-            };
+                let _ = connection.close().await;
+                return Ok(());
+            }
+            Err(cause) => cause,
+        };
         // The last attempt comes when the wait is over, not a backoff
         // before it: a database back within the wait is found.
         let remaining = wait.saturating_sub(started.elapsed());
@@ -231,7 +238,6 @@ struct Reachability {
 
 impl Reachability {
     fn new() -> Self {
-        metrics::gauge!("leadqual_database_up").set(1.0);
         Self {
             born: Instant::now(),
             changed_at: AtomicU64::new(0),
@@ -252,7 +258,7 @@ impl Reachability {
         });
         if changed {
             self.connections_lost();
-            metrics::gauge!("leadqual_database_up").set(if up { 1.0 } else { 0.0 });
+            observability::database_up(up);
         }
         changed
     }
@@ -305,13 +311,12 @@ async fn probe(
             }
         }
         if connection.is_none() {
-            match tokio::time::timeout(PROBE_TIMEOUT, PgConnection::connect_with(&options)).await {
-                Ok(Ok(open)) => {
-                    connection = Some(open);
+            match open(&options, PROBE_TIMEOUT).await {
+                Ok(opened) => {
+                    connection = Some(opened);
                     cause = None;
                 }
-                Ok(Err(e)) => cause = Some(e.to_string()),
-                Err(_) => cause = Some(format!("no answer within {PROBE_TIMEOUT:?}")),
+                Err(e) => cause = Some(e),
             }
         }
         let up = cause.is_none();
