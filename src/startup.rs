@@ -169,11 +169,9 @@ impl Application {
         let api = LeadQualificationApi::new(qualifier.clone(), watchers);
         let admin = AdminApi::new(qualifier, auth.clone());
         let (health, health_service) = tonic_health::server::health_reporter();
-        health
-            .set_serving::<LeadQualificationServiceServer<LeadQualificationApi>>()
-            .await;
+        set_health(&health, ServingStatus::Serving).await;
         let (stop_reporting, stopped) = tokio::sync::watch::channel(());
-        tokio::spawn(report_reachability(reachability, health.clone(), stopped));
+        let reporting = tokio::spawn(report_reachability(reachability, health.clone(), stopped));
 
         let reflection_v1 = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
@@ -204,16 +202,14 @@ impl Application {
             tracing::info!("shutting down: draining in-flight calls");
             // New calls are refused from now on, also on open connections.
             admission.start_draining();
+            // Stopped and ended first, so that it cannot report the
+            // database reachable after the line below.
             drop(stop_reporting);
+            let _ = reporting.await;
             // Watches would never drain: they end, and their clients resume
             // on another replica or after the restart.
             close_watches.close();
-            health_on_shutdown
-                .set_service_status("", ServingStatus::NotServing)
-                .await;
-            health_on_shutdown
-                .set_not_serving::<LeadQualificationServiceServer<LeadQualificationApi>>()
-                .await;
+            set_health(&health_on_shutdown, ServingStatus::NotServing).await;
             let _ = draining.send(());
         };
         let mut server = Server::builder();
@@ -274,6 +270,18 @@ impl Application {
     }
 }
 
+/// Reports `status` for the server as a whole (service `""`) and for the
+/// qualification service.
+async fn set_health(health: &HealthReporter, status: ServingStatus) {
+    health.set_service_status("", status).await;
+    health
+        .set_service_status(
+            <LeadQualificationServiceServer<LeadQualificationApi> as tonic::server::NamedService>::NAME,
+            status,
+        )
+        .await;
+}
+
 /// Keeps the health service in step with the database: `NOT_SERVING` while
 /// it is unreachable, `SERVING` again when it answers, until `stop` fires.
 async fn report_reachability(
@@ -282,19 +290,12 @@ async fn report_reachability(
     mut stop: tokio::sync::watch::Receiver<()>,
 ) {
     loop {
-        let up = *reachable.borrow_and_update();
-        let status = if up {
+        let status = if *reachable.borrow_and_update() {
             ServingStatus::Serving
         } else {
             ServingStatus::NotServing
         };
-        health.set_service_status("", status).await;
-        health
-            .set_service_status(
-                <LeadQualificationServiceServer<LeadQualificationApi> as tonic::server::NamedService>::NAME,
-                status,
-            )
-            .await;
+        set_health(&health, status).await;
         tokio::select! {
             _ = stop.changed() => return,
             changed = reachable.changed() => if changed.is_err() { return },
