@@ -2,67 +2,25 @@
 //! from the wire is written unvalidated, and what is written is escaped and
 //! bounded, so that a caller can neither forge lines nor flood the log.
 
-use std::process::Stdio;
-
 use leadqual::proto::v1 as pb;
 use pb::Stage;
 use tonic::Code;
 
-use crate::helpers::{Auth, Clients, connect, qualify_request};
+use crate::helpers::{Auth, Backend, Clients, TestDatabase, connect, qualify_request};
+use crate::process::Server;
 
-/// A `leadqual serve` process on SQLite in a temp dir, its log in a file.
-struct Server {
-    child: std::process::Child,
-    port: u16,
-    log: std::path::PathBuf,
-    _dir: tempfile::TempDir,
+/// A `leadqual serve` process on SQLite in a temp dir, logging in `format`.
+async fn start(format: &str, extra: &[&str]) -> (Server, TestDatabase) {
+    let database = TestDatabase::create(Backend::Sqlite).await;
+    let args = [&["--log-format", format][..], extra].concat();
+    let (server, _) = Server::start(&database.url, &args, &[]).await;
+    (server, database)
 }
 
-impl Server {
-    async fn start(format: &str, extra: &[&str]) -> Server {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
-        let log = dir.path().join("server.log");
-        let stderr = std::fs::File::create(&log).expect("log file");
-        let child = std::process::Command::new(env!("CARGO_BIN_EXE_leadqual"))
-            .env_remove("LEADQUAL_DATABASE_URL")
-            .env_remove("LEADQUAL_LISTEN")
-            .arg("serve")
-            .args(["--listen", &format!("127.0.0.1:{port}")])
-            .args([
-                "--database-url",
-                &format!("sqlite://{}", dir.path().join("logs.db").display()),
-            ])
-            .args(["--log-format", format])
-            .args(extra)
-            .stdout(Stdio::null())
-            .stderr(stderr)
-            .spawn()
-            .expect("the server starts");
-        Server {
-            child,
-            port,
-            log,
-            _dir: dir,
-        }
-    }
-
-    /// Stops the server and returns its whole log.
-    async fn log(mut self) -> String {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        std::fs::read_to_string(&self.log).expect("the log")
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// Stops the server and returns its whole log.
+async fn log_of(mut server: Server) -> String {
+    server.terminate().await;
+    server.log()
 }
 
 async fn hostile_calls(port: u16) {
@@ -124,17 +82,17 @@ fn assert_not_forged_and_bounded(log: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hostile_caller_can_neither_forge_nor_flood_the_text_log() {
-    let server = Server::start("text", &[]).await;
+    let (server, _database) = start("text", &[]).await;
     hostile_calls(server.port).await;
-    let log = server.log().await;
+    let log = log_of(server).await;
     assert_not_forged_and_bounded(&log);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hostile_caller_can_neither_forge_nor_flood_the_json_log() {
-    let server = Server::start("json", &[]).await;
+    let (server, _database) = start("json", &[]).await;
     hostile_calls(server.port).await;
-    let log = server.log().await;
+    let log = log_of(server).await;
     assert_not_forged_and_bounded(&log);
     for line in log.lines() {
         serde_json::from_str::<serde_json::Value>(line)
@@ -144,7 +102,7 @@ async fn a_hostile_caller_can_neither_forge_nor_flood_the_json_log() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_expired_deadline_is_logged_as_such() {
-    let server = Server::start("text", &["--default-deadline", "1ns"]).await;
+    let (server, _database) = start("text", &["--default-deadline", "1ns"]).await;
     let channel = connect(server.port).await;
     let status = Clients::new(&channel, Auth::none())
         .client
@@ -152,7 +110,7 @@ async fn an_expired_deadline_is_logged_as_such() {
         .await
         .expect_err("over before it began");
     assert_eq!(status.code(), Code::DeadlineExceeded);
-    let log = server.log().await;
+    let log = log_of(server).await;
     assert!(
         log.lines()
             .any(|l| l.contains("ListCriteria") && l.contains("DeadlineExceeded")),

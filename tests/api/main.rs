@@ -18,6 +18,7 @@ mod migrate;
 mod outage;
 mod overrides;
 mod preview;
+mod process;
 mod profile;
 mod qualify;
 mod stats;
