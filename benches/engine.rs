@@ -81,6 +81,23 @@ fn typical_facts() -> Facts {
         meetings_rescheduled: Some(1),
         agreed_actions_not_done: Some(0),
         max_material_repeats: Some(4),
+        // A client of two years: every account fact known.
+        orders_count: Some(4),
+        gross_profit_usd: Some(45_000),
+        referrals_count: Some(2),
+        first_purchase_date: Some(date(2023, 1, 10)),
+        cost_to_serve_usd: Some(9_000),
+        share_of_wallet: Some(0.6),
+        overdue_receivables_usd: Some(0),
+        strategic_account: Some(false),
+        last_contact_date: Some(date(2024, 10, 2)),
+        progress_requests_per_week: Some(1.0),
+        has_written_spec: Some(false),
+        decision_postponements: Some(1),
+        rush_requests: Some(0),
+        median_reply_days: Some(1.5),
+        out_of_scope_changes: Some(3),
+        discount_requested_pct: Some(10.0),
     }
 }
 
@@ -115,6 +132,23 @@ fn worst_case_facts() -> Facts {
         meetings_rescheduled: Some(4),
         agreed_actions_not_done: Some(5),
         max_material_repeats: Some(7),
+        // A black-listed VIP, silent for a year, matching every playbook type.
+        orders_count: Some(12),
+        gross_profit_usd: Some(250_000),
+        referrals_count: Some(7),
+        first_purchase_date: Some(date(2019, 3, 31)),
+        cost_to_serve_usd: Some(40_000),
+        share_of_wallet: Some(0.95),
+        overdue_receivables_usd: Some(80_000),
+        strategic_account: Some(true),
+        last_contact_date: Some(date(2024, 1, 2)),
+        progress_requests_per_week: Some(5.0),
+        has_written_spec: Some(false),
+        decision_postponements: Some(4),
+        rush_requests: Some(3),
+        median_reply_days: Some(6.0),
+        out_of_scope_changes: Some(5),
+        discount_requested_pct: Some(35.0),
     }
 }
 

@@ -230,6 +230,13 @@ fn lead(n: u64) -> (Stage, Facts) {
         meetings_rescheduled: r.some(4, |r| small(r, 4)),
         agreed_actions_not_done: r.some(4, |r| small(r, 4)),
         max_material_repeats: r.some(4, |r| small(r, 6)),
+        // Some leads are clients already.
+        orders_count: r.some(3, |r| small(r, 8)),
+        gross_profit_usd: r.some(3, |r| r.below(150_000) as i64),
+        referrals_count: r.some(3, |r| small(r, 5)),
+        overdue_receivables_usd: r.some(3, |r| r.below(15_000) as i64),
+        out_of_scope_changes: r.some(3, |r| small(r, 4)),
+        ..Facts::default()
     };
     (stage, facts)
 }

@@ -3,14 +3,16 @@
 
 use jiff::civil::Date;
 
+use super::account::assess;
 use super::criteria::{CATALOGUE, Stage};
 use super::facts::Facts;
 use super::profile::Profile;
 use super::rules::{Finding, rule};
 use super::verdict::{Evaluation, MAX_SCORE, Outcome, Signal, SignalStatus};
 
-/// Evaluates every criterion of `stage` and the earlier stages; later ones are
-/// not applicable. `date` matters only to the time-zone overlap.
+/// Evaluates every criterion of `stage` and the earlier stages (later ones are
+/// not applicable) and the account section. `date` matters to the time-zone
+/// overlap, the client's tenure and the days since the last contact.
 pub fn evaluate(facts: &Facts, profile: &Profile, stage: Stage, date: Date) -> Evaluation {
     let mut signals = Vec::with_capacity(CATALOGUE.len());
     let mut total = 0;
@@ -47,15 +49,18 @@ pub fn evaluate(facts: &Facts, profile: &Profile, stage: Stage, date: Date) -> E
         signals.push(signal);
     }
     let score = total.min(MAX_SCORE);
+    let account = assess(facts, profile, stage, date);
     Evaluation {
         stage,
-        outcome: outcome(score, knockout_fired, profile),
+        outcome: outcome(score, knockout_fired || account.knockout(), profile),
         score,
         signals,
+        account: Some(account),
     }
 }
 
-/// The SPEC's outcome rule.
+/// The SPEC's outcome rule; `knockout_fired` is a fired knockout criterion
+/// or the black list.
 pub fn outcome(score: i32, knockout_fired: bool, profile: &Profile) -> Outcome {
     if knockout_fired || score >= profile.disqualify_threshold {
         Outcome::Disqualified

@@ -1,6 +1,7 @@
 //! What is known about a lead. Every fact is optional: `None` is unknown,
 //! which is different from zero or false.
 
+use jiff::civil::Date;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -112,6 +113,40 @@ pub struct Facts {
     pub agreed_actions_not_done: Option<i32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_material_repeats: Option<i32>,
+    // Account (SPEC-ACCOUNTS A).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub orders_count: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gross_profit_usd: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub referrals_count: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_purchase_date: Option<Date>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cost_to_serve_usd: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub share_of_wallet: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub overdue_receivables_usd: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub strategic_account: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_contact_date: Option<Date>,
+    // Handling.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub progress_requests_per_week: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub has_written_spec: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decision_postponements: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rush_requests: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub median_reply_days: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub out_of_scope_changes: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub discount_requested_pct: Option<f64>,
 }
 
 macro_rules! merge_fields {
@@ -154,6 +189,22 @@ impl Facts {
             meetings_rescheduled,
             agreed_actions_not_done,
             max_material_repeats,
+            orders_count,
+            gross_profit_usd,
+            referrals_count,
+            first_purchase_date,
+            cost_to_serve_usd,
+            share_of_wallet,
+            overdue_receivables_usd,
+            strategic_account,
+            last_contact_date,
+            progress_requests_per_week,
+            has_written_spec,
+            decision_postponements,
+            rush_requests,
+            median_reply_days,
+            out_of_scope_changes,
+            discount_requested_pct,
         )
     }
 

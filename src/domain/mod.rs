@@ -4,9 +4,11 @@
 //! Modules import in one direction only (`tests::module_graph` checks it):
 //! `criteria` and `facts` stand alone, `profile` is keyed by criteria,
 //! `rules` read facts and profile, `verdict` holds signals per criterion, and
+//! `account` reads facts and profile into a verdict's account section,
 //! `engine` runs the rules of the catalogue into a verdict.
 
 pub mod access;
+pub mod account;
 pub mod countries;
 pub mod criteria;
 pub mod engine;

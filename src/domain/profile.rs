@@ -135,6 +135,180 @@ impl Default for Thresholds {
     }
 }
 
+/// The settings of the account section (SPEC-ACCOUNTS): value factors and
+/// tiers, lifecycle classes, churn and the handling playbook. Stored inside
+/// the profile; a profile stored before them reads back with the defaults.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AccountSettings {
+    pub value_weight_profit: i32,
+    pub value_weight_referrals: i32,
+    pub value_weight_tenure: i32,
+    pub value_weight_cost_to_serve: i32,
+    pub value_profit_target_usd: i64,
+    pub value_referrals_target: i32,
+    pub value_tenure_target_months: i32,
+    pub tier_a_min_score: i32,
+    pub tier_b_min_score: i32,
+    pub black_list_min_overdue_usd: i64,
+    pub vip_min_gross_profit_usd: i64,
+    pub adept_min_share_of_wallet: f64,
+    pub loyal_min_orders: i32,
+    pub loyal_min_tenure_months: i32,
+    pub black_list_knockout: bool,
+    pub churn_contact_gap_days: i32,
+    pub playbook_min_progress_requests_per_week: f64,
+    pub playbook_min_decision_postponements: i32,
+    pub playbook_min_rush_requests: i32,
+    pub playbook_min_median_reply_days: f64,
+    pub playbook_min_out_of_scope_changes: i32,
+    pub playbook_min_discount_requested_pct: f64,
+}
+
+impl Default for AccountSettings {
+    /// The SPEC-ACCOUNTS defaults.
+    fn default() -> Self {
+        Self {
+            value_weight_profit: 50,
+            value_weight_referrals: 20,
+            value_weight_tenure: 15,
+            value_weight_cost_to_serve: 15,
+            value_profit_target_usd: 50_000,
+            value_referrals_target: 3,
+            value_tenure_target_months: 36,
+            tier_a_min_score: 70,
+            tier_b_min_score: 40,
+            black_list_min_overdue_usd: 10_000,
+            vip_min_gross_profit_usd: 100_000,
+            adept_min_share_of_wallet: 0.9,
+            loyal_min_orders: 3,
+            loyal_min_tenure_months: 6,
+            black_list_knockout: true,
+            churn_contact_gap_days: 90,
+            playbook_min_progress_requests_per_week: 3.0,
+            playbook_min_decision_postponements: 2,
+            playbook_min_rush_requests: 2,
+            playbook_min_median_reply_days: 3.0,
+            playbook_min_out_of_scope_changes: 2,
+            playbook_min_discount_requested_pct: 20.0,
+        }
+    }
+}
+
+/// The largest amount in US dollars a setting or fact may hold: a trillion,
+/// far above any real account, far below where sums could overflow.
+pub const MAX_USD: i64 = 1_000_000_000_000;
+
+impl AccountSettings {
+    /// The value weights in factor order: profit, referrals, tenure, cost to serve.
+    pub fn value_weights(&self) -> [i32; 4] {
+        [
+            self.value_weight_profit,
+            self.value_weight_referrals,
+            self.value_weight_tenure,
+            self.value_weight_cost_to_serve,
+        ]
+    }
+
+    /// Ranges and cross-field rules; field paths are `{prefix}.{setting}`.
+    pub fn violations(&self, prefix: &str, out: &mut Vec<Violation>) {
+        let field = |name: &str| format!("{prefix}.{name}");
+        for (name, value) in [
+            ("value_weight_profit", self.value_weight_profit),
+            ("value_weight_referrals", self.value_weight_referrals),
+            ("value_weight_tenure", self.value_weight_tenure),
+            ("value_weight_cost_to_serve", self.value_weight_cost_to_serve),
+        ] {
+            if !(0..=100).contains(&value) {
+                out.push(Violation::new(
+                    field(name),
+                    format!("must be between 0 and 100, got {value}"),
+                ));
+            }
+        }
+        let [p, r, t, c] = self.value_weights().map(i64::from);
+        if p + r + t + c != 100 {
+            out.push(Violation::new(
+                field("value_weight_profit"),
+                format!(
+                    "the four value weights must sum to 100, got {p} + {r} + {t} + {c} = {}",
+                    p + r + t + c
+                ),
+            ));
+        }
+        for (name, value, min, max) in [
+            ("value_profit_target_usd", self.value_profit_target_usd, 1, MAX_USD),
+            ("value_referrals_target", self.value_referrals_target.into(), 1, 1_000_000),
+            ("value_tenure_target_months", self.value_tenure_target_months.into(), 1, 1200),
+            ("tier_a_min_score", self.tier_a_min_score.into(), 1, 100),
+            ("tier_b_min_score", self.tier_b_min_score.into(), 1, 100),
+            ("black_list_min_overdue_usd", self.black_list_min_overdue_usd, 1, MAX_USD),
+            ("vip_min_gross_profit_usd", self.vip_min_gross_profit_usd, 1, MAX_USD),
+            ("loyal_min_orders", self.loyal_min_orders.into(), 1, 1_000_000),
+            ("loyal_min_tenure_months", self.loyal_min_tenure_months.into(), 0, 1200),
+            ("churn_contact_gap_days", self.churn_contact_gap_days.into(), 1, 36_600),
+            (
+                "playbook_min_decision_postponements",
+                self.playbook_min_decision_postponements.into(),
+                1,
+                1_000_000,
+            ),
+            ("playbook_min_rush_requests", self.playbook_min_rush_requests.into(), 1, 1_000_000),
+            (
+                "playbook_min_out_of_scope_changes",
+                self.playbook_min_out_of_scope_changes.into(),
+                1,
+                1_000_000,
+            ),
+        ] {
+            if !(min..=max).contains(&value) {
+                out.push(Violation::new(
+                    field(name),
+                    format!("must be between {min} and {max}, got {value}"),
+                ));
+            }
+        }
+        if self.tier_a_min_score <= self.tier_b_min_score {
+            out.push(Violation::new(
+                field("tier_a_min_score"),
+                format!(
+                    "must be above tier_b_min_score ({}), got {}",
+                    self.tier_b_min_score, self.tier_a_min_score
+                ),
+            ));
+        }
+        for (name, value, min, max) in [
+            ("adept_min_share_of_wallet", self.adept_min_share_of_wallet, 0.0, 1.0),
+            (
+                "playbook_min_progress_requests_per_week",
+                self.playbook_min_progress_requests_per_week,
+                0.0,
+                1000.0,
+            ),
+            (
+                "playbook_min_median_reply_days",
+                self.playbook_min_median_reply_days,
+                0.0,
+                3660.0,
+            ),
+            (
+                "playbook_min_discount_requested_pct",
+                self.playbook_min_discount_requested_pct,
+                0.0,
+                100.0,
+            ),
+        ] {
+            // A minimum of 0 would match every client; NaN matches nothing.
+            if !(value > min && value <= max) {
+                out.push(Violation::new(
+                    field(name),
+                    format!("must be above {min} and at most {max}, got {value}"),
+                ));
+            }
+        }
+    }
+}
+
 /// One weight (0–100) per criterion, stored by code so that adding a
 /// criterion keeps old profiles readable.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -205,6 +379,8 @@ pub struct Profile {
     pub knockouts: Vec<Criterion>,
     pub review_threshold: i32,
     pub disqualify_threshold: i32,
+    /// The account section's settings.
+    pub accounts: AccountSettings,
 }
 
 impl Default for Profile {
@@ -227,6 +403,7 @@ impl Default for Profile {
             knockouts: Vec::new(),
             review_threshold: 30,
             disqualify_threshold: 60,
+            accounts: AccountSettings::default(),
         }
     }
 }
@@ -367,6 +544,7 @@ impl Profile {
                 ),
             ));
         }
+        self.accounts.violations(prefix, &mut out);
         out
     }
 }

@@ -1,5 +1,6 @@
 //! What an evaluation produces: signals per criterion, score, outcome.
 
+use super::account::Account;
 use super::criteria::{Criterion, Stage};
 
 /// What a verdict concludes; read back from storage by its code.
@@ -97,19 +98,28 @@ pub struct StageBreakdown {
 }
 
 /// The result of evaluating facts under a profile: one signal per criterion
-/// in catalogue order, the capped score and the outcome.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// in catalogue order, the capped score, the outcome and the account
+/// section.
+#[derive(Clone, Debug, PartialEq)]
 pub struct Evaluation {
     pub stage: Stage,
     pub outcome: Outcome,
     pub score: i32,
     pub signals: Vec<Signal>,
+    /// What the lead is worth as a client and how to handle it; `None` for a
+    /// verdict stored before verdicts had one.
+    pub account: Option<Account>,
 }
 
 /// The highest score a verdict can have.
 pub const MAX_SCORE: i32 = 100;
 
 impl Evaluation {
+    /// Whether the black list disqualified the lead on its own.
+    pub fn black_list_knockout(&self) -> bool {
+        self.account.as_ref().is_some_and(Account::knockout)
+    }
+
     /// Fired knockout criteria, in catalogue order.
     pub fn knockouts_fired(&self) -> Vec<Criterion> {
         self.signals

@@ -252,6 +252,7 @@ pub fn facts(p: pb::LeadFacts, prefix: &str, v: &mut Vec<Violation>) -> Facts {
         meetings_rescheduled: count(p.meetings_rescheduled, &f("meetings_rescheduled"), v),
         agreed_actions_not_done: count(p.agreed_actions_not_done, &f("agreed_actions_not_done"), v),
         max_material_repeats: count(p.max_material_repeats, &f("max_material_repeats"), v),
+        ..Facts::default()
     }
 }
 
@@ -328,6 +329,7 @@ pub fn profile(p: pb::Profile, v: &mut Vec<Violation>) -> Profile {
         disqualify_threshold: p
             .disqualify_threshold
             .unwrap_or(defaults.disqualify_threshold),
+        accounts: defaults.accounts.clone(),
     };
     v.extend(profile.violations("profile"));
     profile

@@ -114,6 +114,7 @@ fn verdict_from_parts(
             outcome: doc.outcome,
             score: doc.score,
             signals,
+            account: None,
         },
         facts,
         evaluated_at: doc.evaluated_at,

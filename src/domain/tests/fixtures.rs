@@ -97,6 +97,8 @@ pub fn all_clear_facts() -> Facts {
         meetings_rescheduled: Some(0),
         agreed_actions_not_done: Some(0),
         max_material_repeats: Some(1),
+        // Account facts unknown: no lifecycle class can disqualify.
+        ..Facts::default()
     }
 }
 
