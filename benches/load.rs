@@ -1313,6 +1313,17 @@ fn qualify_request(lead: u64, r: u64, validate_only: bool) -> pb::QualifyLeadReq
         meetings_rescheduled: Some(bits(62, 3)),
         agreed_actions_not_done: Some(bits(1, 3)),
         max_material_repeats: Some(1 + bits(3, 5)),
+        // A client: the account section is computed and stored too.
+        orders_count: Some(bits(5, 6)),
+        gross_profit_usd: Some(1_000 * i64::from(bits(7, 120))),
+        referrals_count: Some(bits(9, 4)),
+        first_purchase_date: Some("2024-03-31".to_owned()),
+        cost_to_serve_usd: Some(500 * i64::from(bits(13, 20))),
+        overdue_receivables_usd: Some(1_000 * i64::from(bits(17, 12))),
+        last_contact_date: Some("2026-06-15".to_owned()),
+        has_written_spec: Some(bits(19, 2) == 0),
+        out_of_scope_changes: Some(bits(20, 4)),
+        ..Default::default()
     };
     pb::QualifyLeadRequest {
         lead_id: lead_name(lead),

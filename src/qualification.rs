@@ -84,6 +84,14 @@ impl LeadView {
                     format!("overridden by {}{until}: {}", o.author, o.reason),
                 )
             }
+            (None, Some(v)) if v.evaluation.black_list_knockout() => (
+                Some(v.evaluation.outcome),
+                format!(
+                    "computed by verdict {} (score {}): the client is on the black list \
+                     (black_list_knockout)",
+                    v.verdict_id, v.evaluation.score
+                ),
+            ),
             (None, Some(v)) => (
                 Some(v.evaluation.outcome),
                 format!(

@@ -65,6 +65,7 @@ pub async fn leads(args: LeadsArgs) -> anyhow::Result<ExitCode> {
                 stage: args.stage.map_or(0, |s| s as i32),
                 outcome: args.outcome.map_or(0, |o| o as i32),
                 effective_outcome: args.effective_outcome.map_or(0, |o| o as i32),
+                ..Default::default()
             })
             .await?
             .into_inner();

@@ -39,6 +39,8 @@ enum Kind {
     Int64,
     /// int32 fact (counts).
     Int32,
+    /// double fact (shares, rates, percentages).
+    Double,
     Text,
     Bool,
     Engagement,
@@ -46,7 +48,7 @@ enum Kind {
 }
 
 /// Every `LeadFacts` field, in proto order, with its type.
-const FACTS: [(&str, Kind); 27] = [
+const FACTS: [(&str, Kind); 43] = [
     ("employee_count", Kind::Int64),
     ("annual_revenue_usd", Kind::Int64),
     ("vertical", Kind::Text),
@@ -74,6 +76,22 @@ const FACTS: [(&str, Kind); 27] = [
     ("meetings_rescheduled", Kind::Int32),
     ("agreed_actions_not_done", Kind::Int32),
     ("max_material_repeats", Kind::Int32),
+    ("orders_count", Kind::Int32),
+    ("gross_profit_usd", Kind::Int64),
+    ("referrals_count", Kind::Int32),
+    ("first_purchase_date", Kind::Text),
+    ("cost_to_serve_usd", Kind::Int64),
+    ("share_of_wallet", Kind::Double),
+    ("overdue_receivables_usd", Kind::Int64),
+    ("strategic_account", Kind::Bool),
+    ("last_contact_date", Kind::Text),
+    ("progress_requests_per_week", Kind::Double),
+    ("has_written_spec", Kind::Bool),
+    ("decision_postponements", Kind::Int32),
+    ("rush_requests", Kind::Int32),
+    ("median_reply_days", Kind::Double),
+    ("out_of_scope_changes", Kind::Int32),
+    ("discount_requested_pct", Kind::Double),
 ];
 
 /// The fact columns, in proto order.
@@ -215,6 +233,8 @@ pub fn parse_row<'a>(
 enum Value {
     Text(String),
     Int(i64),
+    /// A JSON number that is not a whole number in range.
+    Number(f64),
     Bool(bool),
 }
 
@@ -230,6 +250,7 @@ impl Value {
         match self {
             Value::Text(t) => format!("{t:?}"),
             Value::Int(n) => format!("the number {n}"),
+            Value::Number(x) => format!("the number {x}"),
             Value::Bool(b) => format!("the boolean {b}"),
         }
     }
@@ -247,9 +268,10 @@ fn read_cell(cell: Cell<'_>) -> Result<Option<Value>, String> {
         Cell::Json(serde_json::Value::Null) => Ok(None),
         Cell::Json(serde_json::Value::String(s)) => Ok(text(s)),
         Cell::Json(serde_json::Value::Bool(b)) => Ok(Some(Value::Bool(*b))),
-        Cell::Json(serde_json::Value::Number(n)) => match n.as_i64() {
-            Some(i) => Ok(Some(Value::Int(i))),
-            None => Err(format!("{n} is not a whole number in range")),
+        Cell::Json(serde_json::Value::Number(n)) => match (n.as_i64(), n.as_f64()) {
+            (Some(i), _) => Ok(Some(Value::Int(i))),
+            (None, Some(x)) => Ok(Some(Value::Number(x))),
+            (None, None) => Err(format!("{n} is not a number in range")),
         },
         Cell::Json(serde_json::Value::Array(_)) => Err("must not be a list".to_owned()),
         Cell::Json(serde_json::Value::Object(_)) => Err("must not be an object".to_owned()),
@@ -264,6 +286,9 @@ fn set_fact(facts: &mut pb::LeadFacts, name: &str, kind: Kind, value: Value) -> 
                 "employee_count" => &mut facts.employee_count,
                 "annual_revenue_usd" => &mut facts.annual_revenue_usd,
                 "budget_usd" => &mut facts.budget_usd,
+                "gross_profit_usd" => &mut facts.gross_profit_usd,
+                "cost_to_serve_usd" => &mut facts.cost_to_serve_usd,
+                "overdue_receivables_usd" => &mut facts.overdue_receivables_usd,
                 _ => return Err("is not an int64 fact".to_owned()),
             };
             *slot = Some(n);
@@ -287,9 +312,25 @@ fn set_fact(facts: &mut pb::LeadFacts, name: &str, kind: Kind, value: Value) -> 
                 "meetings_rescheduled" => &mut facts.meetings_rescheduled,
                 "agreed_actions_not_done" => &mut facts.agreed_actions_not_done,
                 "max_material_repeats" => &mut facts.max_material_repeats,
+                "orders_count" => &mut facts.orders_count,
+                "referrals_count" => &mut facts.referrals_count,
+                "decision_postponements" => &mut facts.decision_postponements,
+                "rush_requests" => &mut facts.rush_requests,
+                "out_of_scope_changes" => &mut facts.out_of_scope_changes,
                 _ => return Err("is not an int32 fact".to_owned()),
             };
             *slot = Some(n);
+        }
+        Kind::Double => {
+            let x = number(value)?;
+            let slot = match name {
+                "share_of_wallet" => &mut facts.share_of_wallet,
+                "progress_requests_per_week" => &mut facts.progress_requests_per_week,
+                "median_reply_days" => &mut facts.median_reply_days,
+                "discount_requested_pct" => &mut facts.discount_requested_pct,
+                _ => return Err("is not a number fact".to_owned()),
+            };
+            *slot = Some(x);
         }
         Kind::Text => {
             let t = value.text(name)?;
@@ -299,6 +340,8 @@ fn set_fact(facts: &mut pb::LeadFacts, name: &str, kind: Kind, value: Value) -> 
                 "territory" => &mut facts.territory,
                 "country" => &mut facts.country,
                 "timezone" => &mut facts.timezone,
+                "first_purchase_date" => &mut facts.first_purchase_date,
+                "last_contact_date" => &mut facts.last_contact_date,
                 _ => return Err("is not a text fact".to_owned()),
             };
             *slot = Some(t);
@@ -309,6 +352,8 @@ fn set_fact(facts: &mut pb::LeadFacts, name: &str, kind: Kind, value: Value) -> 
                 "emotional_only_responses" => &mut facts.emotional_only_responses,
                 "insists_on_own_process" => &mut facts.insists_on_own_process,
                 "expects_magic_wand" => &mut facts.expects_magic_wand,
+                "strategic_account" => &mut facts.strategic_account,
+                "has_written_spec" => &mut facts.has_written_spec,
                 _ => return Err("is not a boolean fact".to_owned()),
             };
             *slot = Some(b);
@@ -342,7 +387,22 @@ fn integer(value: Value) -> Result<i64, String> {
                 .parse::<i64>()
                 .map_err(|_| format!("{t:?} is not a whole number"))
         }
+        Value::Number(x) => Err(format!("{x} is not a whole number in range")),
         Value::Bool(b) => Err(format!("must be a whole number, got the boolean {b}")),
+    }
+}
+
+/// A finite number, whole or not: `0.9`, `12`, `2.5e1`.
+fn number(value: Value) -> Result<f64, String> {
+    match value {
+        Value::Int(n) => Ok(n as f64),
+        Value::Number(x) => Ok(x),
+        Value::Text(t) => t
+            .parse::<f64>()
+            .ok()
+            .filter(|x| x.is_finite())
+            .ok_or_else(|| format!("{t:?} is not a number")),
+        Value::Bool(b) => Err(format!("must be a number, got the boolean {b}")),
     }
 }
 
@@ -355,6 +415,7 @@ fn boolean(value: Value) -> Result<bool, String> {
             _ => Err(format!("{t:?} is not a boolean: use true or false")),
         },
         Value::Int(n) => Err(format!("must be true or false, got the number {n}")),
+        Value::Number(x) => Err(format!("must be true or false, got the number {x}")),
     }
 }
 
@@ -519,6 +580,7 @@ mod tests {
         for column in columns {
             let value = match fact_kind(column).expect("a fact") {
                 Kind::Int64 | Kind::Int32 => "7",
+                Kind::Double => "0.5",
                 Kind::Text => "x",
                 Kind::Bool => "true",
                 Kind::Engagement => "steady",
@@ -780,6 +842,10 @@ mod tests {
                 bools in proptest::collection::vec(option::of(any::<bool>()), 3),
                 engagement in option::of(1i32..=4),
                 priority in option::of(1i32..=4),
+                profit in option::of(any::<i64>()),
+                ratios in proptest::collection::vec(option::of(0.0f64..1e6), 4),
+                first_purchase in option::of("20[0-2][0-9]-0[1-9]-[0-2][1-8]"),
+                last_contact in option::of("20[0-2][0-9]-1[0-2]-[0-2][1-8]"),
             ) -> pb::LeadFacts {
                 pb::LeadFacts {
                     employee_count: amounts[0],
@@ -809,6 +875,22 @@ mod tests {
                     expects_magic_wand: bools[2],
                     engagement_pattern: engagement,
                     priority,
+                    orders_count: counts[0],
+                    gross_profit_usd: profit,
+                    referrals_count: counts[1],
+                    first_purchase_date: first_purchase,
+                    cost_to_serve_usd: amounts[0],
+                    share_of_wallet: ratios[0],
+                    overdue_receivables_usd: amounts[1],
+                    strategic_account: bools[0],
+                    last_contact_date: last_contact,
+                    progress_requests_per_week: ratios[1],
+                    has_written_spec: bools[1],
+                    decision_postponements: counts[2],
+                    rush_requests: counts[3],
+                    median_reply_days: ratios[2],
+                    out_of_scope_changes: counts[4],
+                    discount_requested_pct: ratios[3],
                 }
             }
         }

@@ -6,6 +6,7 @@ use std::collections::HashSet;
 
 use jiff::Timestamp;
 
+use super::account;
 use crate::auth::Role;
 use crate::domain::countries::is_iso_alpha2;
 use crate::domain::profile::{Weights, ZoneName};
@@ -252,7 +253,37 @@ pub fn facts(p: pb::LeadFacts, prefix: &str, v: &mut Vec<Violation>) -> Facts {
         meetings_rescheduled: count(p.meetings_rescheduled, &f("meetings_rescheduled"), v),
         agreed_actions_not_done: count(p.agreed_actions_not_done, &f("agreed_actions_not_done"), v),
         max_material_repeats: count(p.max_material_repeats, &f("max_material_repeats"), v),
-        ..Facts::default()
+        orders_count: count(p.orders_count, &f("orders_count"), v),
+        // The one amount that may be negative: a client can cost more than
+        // it brings.
+        gross_profit_usd: p.gross_profit_usd,
+        referrals_count: count(p.referrals_count, &f("referrals_count"), v),
+        first_purchase_date: account::date(p.first_purchase_date, &f("first_purchase_date"), v),
+        cost_to_serve_usd: amount(p.cost_to_serve_usd, &f("cost_to_serve_usd"), v),
+        share_of_wallet: account::within(p.share_of_wallet, 1.0, &f("share_of_wallet"), v),
+        overdue_receivables_usd: amount(
+            p.overdue_receivables_usd,
+            &f("overdue_receivables_usd"),
+            v,
+        ),
+        strategic_account: p.strategic_account,
+        last_contact_date: account::date(p.last_contact_date, &f("last_contact_date"), v),
+        progress_requests_per_week: account::rate(
+            p.progress_requests_per_week,
+            &f("progress_requests_per_week"),
+            v,
+        ),
+        has_written_spec: p.has_written_spec,
+        decision_postponements: count(p.decision_postponements, &f("decision_postponements"), v),
+        rush_requests: count(p.rush_requests, &f("rush_requests"), v),
+        median_reply_days: account::rate(p.median_reply_days, &f("median_reply_days"), v),
+        out_of_scope_changes: count(p.out_of_scope_changes, &f("out_of_scope_changes"), v),
+        discount_requested_pct: account::within(
+            p.discount_requested_pct,
+            100.0,
+            &f("discount_requested_pct"),
+            v,
+        ),
     }
 }
 
@@ -296,6 +327,7 @@ fn labels(values: Vec<String>, field: &str, v: &mut Vec<Violation>) -> Vec<Strin
 pub fn profile(p: pb::Profile, v: &mut Vec<Violation>) -> Profile {
     let defaults = Profile::default();
     let thresholds = thresholds(&p, defaults.thresholds);
+    let accounts = account::settings(&p);
     // Sections report their violations in this order.
     let countries = countries(p.countries, v);
     let seller_timezone = seller_timezone(&p.seller_timezone, v);
@@ -329,7 +361,7 @@ pub fn profile(p: pb::Profile, v: &mut Vec<Violation>) -> Profile {
         disqualify_threshold: p
             .disqualify_threshold
             .unwrap_or(defaults.disqualify_threshold),
-        accounts: defaults.accounts.clone(),
+        accounts,
     };
     v.extend(profile.violations("profile"));
     profile
@@ -510,6 +542,22 @@ pub fn facts_to_wire(f: &Facts) -> pb::LeadFacts {
         meetings_rescheduled: f.meetings_rescheduled,
         agreed_actions_not_done: f.agreed_actions_not_done,
         max_material_repeats: f.max_material_repeats,
+        orders_count: f.orders_count,
+        gross_profit_usd: f.gross_profit_usd,
+        referrals_count: f.referrals_count,
+        first_purchase_date: f.first_purchase_date.map(|d| d.to_string()),
+        cost_to_serve_usd: f.cost_to_serve_usd,
+        share_of_wallet: f.share_of_wallet,
+        overdue_receivables_usd: f.overdue_receivables_usd,
+        strategic_account: f.strategic_account,
+        last_contact_date: f.last_contact_date.map(|d| d.to_string()),
+        progress_requests_per_week: f.progress_requests_per_week,
+        has_written_spec: f.has_written_spec,
+        decision_postponements: f.decision_postponements,
+        rush_requests: f.rush_requests,
+        median_reply_days: f.median_reply_days,
+        out_of_scope_changes: f.out_of_scope_changes,
+        discount_requested_pct: f.discount_requested_pct,
     }
 }
 
@@ -575,6 +623,7 @@ pub fn verdict_to_wire(v: &VerdictRecord) -> pb::Verdict {
             .into_iter()
             .map(Criterion::number)
             .collect(),
+        account: v.evaluation.account.as_ref().map(account::account_to_wire),
     }
 }
 
@@ -833,7 +882,7 @@ fn hh_mm(t: jiff::civil::Time) -> String {
 pub fn profile_to_wire(pv: &ProfileVersion) -> pb::Profile {
     let p = &pv.profile;
     let t = &p.thresholds;
-    pb::Profile {
+    let mut wire = pb::Profile {
         version: pv.version,
         create_time: Some(timestamp(pv.created_at)),
         min_employees: p.min_employees,
@@ -875,7 +924,10 @@ pub fn profile_to_wire(pv: &ProfileVersion) -> pb::Profile {
         knockouts: p.knockouts.iter().map(|c| c.number()).collect(),
         review_threshold: Some(p.review_threshold),
         disqualify_threshold: Some(p.disqualify_threshold),
-    }
+        ..pb::Profile::default()
+    };
+    account::settings_to_wire(&p.accounts, &mut wire);
+    wire
 }
 
 /// A qualification as QualifyLead answers it, alone or as an item of

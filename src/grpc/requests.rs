@@ -8,6 +8,7 @@ use jiff::Timestamp;
 use super::convert;
 use super::pagination;
 use crate::auth::Role;
+use crate::domain::account::{ChurnStatus, LifecycleClass, Tier};
 use crate::domain::{LeadId, Profile, Violation};
 use crate::proto::v1 as pb;
 use crate::storage::{AuditFilter, LeadFilter};
@@ -74,9 +75,27 @@ pub fn list_leads(r: &pb::ListLeadsRequest) -> Checked<(LeadFilter, Page<String>
         convert::outcome_from_wire,
         &mut violations,
     );
+    let lifecycle_class = convert::optional_enum(
+        r.lifecycle_class,
+        "lifecycle_class",
+        LifecycleClass::from_number,
+        &mut violations,
+    );
+    let value_tier = convert::optional_enum(
+        r.value_tier,
+        "value_tier",
+        Tier::from_number,
+        &mut violations,
+    );
+    let churn_status = convert::optional_enum(
+        r.churn_status,
+        "churn_status",
+        ChurnStatus::from_number,
+        &mut violations,
+    );
     let scope = format!(
-        "leads|stage={}|outcome={}|effective={}",
-        r.stage, r.outcome, r.effective_outcome
+        "leads|stage={}|outcome={}|effective={}|class={}|tier={}|churn={}",
+        r.stage, r.outcome, r.effective_outcome, r.lifecycle_class, r.value_tier, r.churn_status
     );
     let (size, position) =
         pagination::parse::<String>(r.page_size, &r.page_token, &scope, &mut violations);
@@ -84,6 +103,9 @@ pub fn list_leads(r: &pb::ListLeadsRequest) -> Checked<(LeadFilter, Page<String>
         stage,
         outcome,
         effective_outcome,
+        lifecycle_class,
+        value_tier,
+        churn_status,
     };
     done(
         (

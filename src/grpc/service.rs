@@ -123,6 +123,7 @@ impl LeadQualificationService for LeadQualificationApi {
         authenticated(request)?;
         Ok(Response::new(pb::ListCriteriaResponse {
             criteria: convert::criteria_to_wire(),
+            account: Some(super::account::catalogue()),
         }))
     }
 

@@ -12,6 +12,7 @@ use jiff::civil::Date;
 use serde::{Deserialize, Deserializer};
 
 use super::{NewQualification, StorageError, StorageResult};
+use crate::domain::account::{Account, Tier};
 use crate::domain::{Criterion, Evaluation, Facts, Outcome, Profile, Signal, SignalStatus, Stage};
 use crate::records::{StoredLead, StoredLeadView, VerdictRecord};
 
@@ -73,6 +74,10 @@ struct VerdictDoc {
     request_id: Option<String>,
     evaluated_at: Timestamp,
     evaluation_date: Date,
+    /// The account section's JSON document as stored: absent or null for a
+    /// verdict stored before verdicts had one.
+    #[serde(default)]
+    account: Option<String>,
 }
 
 /// A verdict from its JSON document and the JSON array of its signals, with
@@ -114,7 +119,12 @@ fn verdict_from_parts(
             outcome: doc.outcome,
             score: doc.score,
             signals,
-            account: None,
+            account: doc
+                .account
+                .as_deref()
+                .map(serde_json::from_str::<Account>)
+                .transpose()
+                .context("stored account section is unreadable")?,
         },
         facts,
         evaluated_at: doc.evaluated_at,
@@ -202,6 +212,12 @@ pub struct Prepared<'a> {
     pub signals: Vec<SignalRow>,
     /// The signals as the JSON array kept with the verdict.
     pub signals_json: String,
+    /// The account section as its JSON document (its words written out),
+    /// and the codes the lead keeps of it for ListLeads filters.
+    pub account_json: Option<String>,
+    pub lifecycle_class: Option<&'static str>,
+    pub value_tier: Option<&'static str>,
+    pub churn_status: Option<&'static str>,
 }
 
 impl<'a> Prepared<'a> {
@@ -223,12 +239,18 @@ impl<'a> Prepared<'a> {
                     .expect("a list of strings always serialises"),
             })
             .collect();
+        let account = v.evaluation.account.as_ref();
         Prepared {
             q,
             facts: v.facts.to_json(),
             at: ts_to_text(v.evaluated_at),
             signals_json: serde_json::to_string(&signals).expect("signals always serialise"),
             signals,
+            account_json: account
+                .map(|a| serde_json::to_string(a).expect("an account section always serialises")),
+            lifecycle_class: account.map(|a| a.lifecycle.class.code()),
+            value_tier: account.and_then(|a| a.value.tier).map(Tier::code),
+            churn_status: account.map(|a| a.churn.status.code()),
         }
     }
 }

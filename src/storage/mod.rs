@@ -20,6 +20,7 @@ use jiff::Timestamp;
 use tokio::sync::broadcast;
 
 use self::notices::{Notice, NoticesDown};
+use crate::domain::account::{ChurnStatus, LifecycleClass, Tier};
 use crate::domain::{Facts, Outcome, Stage};
 use crate::records::{
     ApiKeyRecord, AuditEvent, AuditKind, OverrideRecord, ProfileVersion, StoredLead,
@@ -52,6 +53,10 @@ pub struct LeadFilter {
     /// The outcome in force: the newest override's while it applies, else
     /// the latest verdict's.
     pub effective_outcome: Option<Outcome>,
+    /// The latest verdict's lifecycle class, value tier and churn status.
+    pub lifecycle_class: Option<LifecycleClass>,
+    pub value_tier: Option<Tier>,
+    pub churn_status: Option<ChurnStatus>,
 }
 
 /// A lead's stage and merged facts as stored, read in pages to re-evaluate

@@ -385,22 +385,27 @@ impl Backend for PostgresBackend {
             "WITH v AS ( \
                  INSERT INTO verdicts (verdict_id, tenant, lead_id, seq, stage, outcome, score, \
                      profile_version, facts, facts_hash, request_id, evaluated_at, \
-                     evaluation_date, signals_json) \
+                     evaluation_date, signals_json, account_json) \
                  SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10, $11, \
-                     $12::timestamptz, $13::date, $24 \
+                     $12::timestamptz, $13::date, $24, $25 \
                  WHERE (SELECT revision FROM leads WHERE tenant = $2 AND lead_id = $3) \
                      IS NOT DISTINCT FROM $14::bigint \
                  ON CONFLICT DO NOTHING \
                  RETURNING verdict_id), \
              l AS ( \
                  INSERT INTO leads (tenant, lead_id, stage, facts, revision, latest_verdict_id, \
-                     latest_outcome, created_at, updated_at) \
-                 SELECT $2, $3, $15, $9::jsonb, $4, $1, $6, $12::timestamptz, \
+                     latest_outcome, latest_lifecycle_class, latest_value_tier, \
+                     latest_churn_status, created_at, updated_at) \
+                 SELECT $2, $3, $15, $9::jsonb, $4, $1, $6, $26, $27, $28, $12::timestamptz, \
                      $12::timestamptz FROM v \
                  ON CONFLICT (tenant, lead_id) DO UPDATE SET stage = EXCLUDED.stage, \
                      facts = EXCLUDED.facts, revision = EXCLUDED.revision, \
                      latest_verdict_id = EXCLUDED.latest_verdict_id, \
-                     latest_outcome = EXCLUDED.latest_outcome, updated_at = EXCLUDED.updated_at \
+                     latest_outcome = EXCLUDED.latest_outcome, \
+                     latest_lifecycle_class = EXCLUDED.latest_lifecycle_class, \
+                     latest_value_tier = EXCLUDED.latest_value_tier, \
+                     latest_churn_status = EXCLUDED.latest_churn_status, \
+                     updated_at = EXCLUDED.updated_at \
                      WHERE leads.revision = $14::bigint \
                  RETURNING 1), \
              s AS ( \
@@ -451,6 +456,10 @@ impl Backend for PostgresBackend {
                 .collect::<Vec<_>>(),
         )
         .bind(&p.signals_json)
+        .bind(&p.account_json)
+        .bind(p.lifecycle_class)
+        .bind(p.value_tier)
+        .bind(p.churn_status)
         .fetch_one(&mut *self.writer().await?)
         .await?;
         if stored == 1 {
@@ -507,17 +516,20 @@ impl Backend for PostgresBackend {
             "WITH i AS ( \
                  SELECT * FROM UNNEST($2::text[], $3::text[], $4::int8[], $5::text[], \
                      $6::text[], $7::int4[], $8::int8[], $9::text[], $10::text[], $11::text[], \
-                     $12::text[], $13::text[], $14::text[], $15::text[], $27::int8[]) \
+                     $12::text[], $13::text[], $14::text[], $15::text[], $27::int8[], \
+                     $28::text[], $29::text[], $30::text[], $31::text[]) \
                  AS t(verdict_id, lead_id, seq, stage, outcome, score, profile_version, facts, \
                      facts_hash, request_id, evaluated_at, evaluation_date, lead_stage, \
-                     signals_json, expected_revision)), \
+                     signals_json, expected_revision, account_json, lifecycle_class, \
+                     value_tier, churn_status)), \
              v AS ( \
                  INSERT INTO verdicts (verdict_id, tenant, lead_id, seq, stage, outcome, score, \
                      profile_version, facts, facts_hash, request_id, evaluated_at, \
-                     evaluation_date, signals_json) \
+                     evaluation_date, signals_json, account_json) \
                  SELECT i.verdict_id, $1, i.lead_id, i.seq, i.stage, i.outcome, i.score, \
                      i.profile_version, i.facts::jsonb, i.facts_hash, i.request_id, \
-                     i.evaluated_at::timestamptz, i.evaluation_date::date, i.signals_json \
+                     i.evaluated_at::timestamptz, i.evaluation_date::date, i.signals_json, \
+                     i.account_json \
                  FROM i \
                  WHERE (SELECT revision FROM leads WHERE tenant = $1 AND lead_id = i.lead_id) \
                      IS NOT DISTINCT FROM i.expected_revision \
@@ -525,14 +537,20 @@ impl Backend for PostgresBackend {
                  RETURNING verdict_id, lead_id), \
              l AS ( \
                  INSERT INTO leads (tenant, lead_id, stage, facts, revision, latest_verdict_id, \
-                     latest_outcome, created_at, updated_at) \
+                     latest_outcome, latest_lifecycle_class, latest_value_tier, \
+                     latest_churn_status, created_at, updated_at) \
                  SELECT $1, i.lead_id, i.lead_stage, i.facts::jsonb, i.seq, i.verdict_id, \
-                     i.outcome, i.evaluated_at::timestamptz, i.evaluated_at::timestamptz \
+                     i.outcome, i.lifecycle_class, i.value_tier, i.churn_status, \
+                     i.evaluated_at::timestamptz, i.evaluated_at::timestamptz \
                  FROM i WHERE i.verdict_id IN (SELECT verdict_id FROM v) \
                  ON CONFLICT (tenant, lead_id) DO UPDATE SET stage = EXCLUDED.stage, \
                      facts = EXCLUDED.facts, revision = EXCLUDED.revision, \
                      latest_verdict_id = EXCLUDED.latest_verdict_id, \
-                     latest_outcome = EXCLUDED.latest_outcome, updated_at = EXCLUDED.updated_at \
+                     latest_outcome = EXCLUDED.latest_outcome, \
+                     latest_lifecycle_class = EXCLUDED.latest_lifecycle_class, \
+                     latest_value_tier = EXCLUDED.latest_value_tier, \
+                     latest_churn_status = EXCLUDED.latest_churn_status, \
+                     updated_at = EXCLUDED.updated_at \
                      WHERE leads.revision = EXCLUDED.revision - 1 \
                  RETURNING 1), \
              s AS ( \
@@ -580,6 +598,10 @@ impl Backend for PostgresBackend {
         .bind(signals().map(|(_, r)| r.remedy.as_str()).collect::<Vec<_>>())
         .bind(signals().map(|(_, r)| r.missing_facts.as_str()).collect::<Vec<_>>())
         .bind(prepared.iter().map(|p| p.q.expected_revision).collect::<Vec<_>>())
+        .bind(prepared.iter().map(|p| p.account_json.as_deref()).collect::<Vec<_>>())
+        .bind(prepared.iter().map(|p| p.lifecycle_class).collect::<Vec<_>>())
+        .bind(prepared.iter().map(|p| p.value_tier).collect::<Vec<_>>())
+        .bind(prepared.iter().map(|p| p.churn_status).collect::<Vec<_>>())
         .fetch_all(&mut *self.writer().await?)
         .await?;
         let inserted: HashSet<String> = inserted.into_iter().map(|(id,)| id).collect();

@@ -67,7 +67,11 @@ fn verdict_fields<DB: Dialect>() -> String {
     let fields = "verdict_id, tenant, lead_id, seq, stage, outcome, score, profile_version, \
                   facts_hash, request_id, evaluated_at";
     let date = DB::text("v.evaluation_date");
-    format!("{}, 'evaluation_date', {date}", pairs::<DB>("v.", fields))
+    let account = DB::text("v.account_json");
+    format!(
+        "{}, 'evaluation_date', {date}, 'account', {account}",
+        pairs::<DB>("v.", fields)
+    )
 }
 
 impl Columns {
@@ -382,6 +386,17 @@ impl<B: Backend> Storage for SqlStorage<B> {
         }
         if let Some(outcome) = filter.outcome {
             query.push(" AND latest_outcome = ").bind(outcome.code());
+        }
+        if let Some(class) = filter.lifecycle_class {
+            query
+                .push(" AND latest_lifecycle_class = ")
+                .bind(class.code());
+        }
+        if let Some(tier) = filter.value_tier {
+            query.push(" AND latest_value_tier = ").bind(tier.code());
+        }
+        if let Some(churn) = filter.churn_status {
+            query.push(" AND latest_churn_status = ").bind(churn.code());
         }
         if let Some(outcome) = filter.effective_outcome {
             // The newest override decides while it applies; then the verdict.

@@ -182,6 +182,9 @@ async fn reads_name_every_bad_field(backend: Backend) {
             stage: 17,
             outcome: 17,
             effective_outcome: 17,
+            lifecycle_class: 17,
+            value_tier: 17,
+            churn_status: 17,
         })
         .await
         .expect_err("ListLeads");
@@ -193,6 +196,9 @@ async fn reads_name_every_bad_field(backend: Backend) {
             "stage",
             "outcome",
             "effective_outcome",
+            "lifecycle_class",
+            "value_tier",
+            "churn_status",
         ],
     );
 

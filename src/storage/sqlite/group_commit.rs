@@ -227,7 +227,8 @@ async fn write_qualifications(
     for chunk in fixed_chunks(&prepared, ROW_CHUNKS) {
         let mut upsert = QueryBuilder::<Sqlite>::new(
             "INSERT INTO leads (tenant, lead_id, stage, facts, revision, latest_verdict_id, \
-             latest_outcome, created_at, updated_at) ",
+             latest_outcome, latest_lifecycle_class, latest_value_tier, latest_churn_status, \
+             created_at, updated_at) ",
         );
         upsert.push_values(chunk, |mut b, p| {
             let v = &p.q.verdict;
@@ -238,6 +239,9 @@ async fn write_qualifications(
                 .push_bind(v.seq)
                 .push_bind(v.verdict_id.as_str())
                 .push_bind(v.evaluation.outcome.code())
+                .push_bind(p.lifecycle_class)
+                .push_bind(p.value_tier)
+                .push_bind(p.churn_status)
                 .push_bind(p.at.as_str())
                 .push_bind(p.at.as_str());
         });
@@ -245,7 +249,11 @@ async fn write_qualifications(
             " ON CONFLICT (tenant, lead_id) DO UPDATE SET stage = excluded.stage, \
              facts = excluded.facts, revision = excluded.revision, \
              latest_verdict_id = excluded.latest_verdict_id, \
-             latest_outcome = excluded.latest_outcome, updated_at = excluded.updated_at",
+             latest_outcome = excluded.latest_outcome, \
+             latest_lifecycle_class = excluded.latest_lifecycle_class, \
+             latest_value_tier = excluded.latest_value_tier, \
+             latest_churn_status = excluded.latest_churn_status, \
+             updated_at = excluded.updated_at",
         );
         upsert.build().execute(&mut **tx).await?;
     }
@@ -253,7 +261,7 @@ async fn write_qualifications(
         let mut insert = QueryBuilder::<Sqlite>::new(
             "INSERT INTO verdicts (verdict_id, tenant, lead_id, seq, stage, outcome, score, \
              profile_version, facts, facts_hash, request_id, evaluated_at, evaluation_date, \
-             signals_json) ",
+             signals_json, account_json) ",
         );
         insert.push_values(chunk, |mut b, p| {
             let v = &p.q.verdict;
@@ -270,7 +278,8 @@ async fn write_qualifications(
                 .push_bind(v.request_id.as_deref())
                 .push_bind(p.at.as_str())
                 .push_bind(v.evaluation_date.to_string())
-                .push_bind(p.signals_json.as_str());
+                .push_bind(p.signals_json.as_str())
+                .push_bind(p.account_json.as_deref());
         });
         insert.build().execute(&mut **tx).await?;
     }
