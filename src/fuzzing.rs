@@ -13,6 +13,9 @@ use tonic_types::StatusExt;
 use crate::cli::args::FileFormat;
 use crate::cli::qualify;
 use crate::cli::rows::{self, MAX_CELL_BYTES, RequestIds, RowError};
+use crate::domain::account::{
+    Account, ChurnStatus, ClientType, LifecycleClass, PlaybookStatus, ValueFactor, ValueStatus,
+};
 use crate::domain::{
     CATALOGUE, Evaluation, Facts, Outcome, Profile, SignalStatus, Stage, Violation, evaluate,
 };
@@ -452,6 +455,59 @@ pub fn engine(facts: pb::LeadFacts, profile: pb::Profile, stage: i32, date: Date
 /// SPEC section 3: one signal per criterion in catalogue order, applicable
 /// up to the lead's stage; score the capped sum of fired weights; outcome
 /// from knockouts and thresholds.
+/// What SPEC-ACCOUNTS says of any account section.
+fn spec_account(a: &Account, profile: &Profile) {
+    let s = &profile.accounts;
+    let factors: Vec<ValueFactor> = a.value.factors.iter().map(|f| f.factor).collect();
+    assert_eq!(factors, ValueFactor::ALL);
+    let types: Vec<ClientType> = a.playbook.iter().map(|p| p.client_type).collect();
+    assert_eq!(types, ClientType::ALL);
+    match a.value.status {
+        ValueStatus::Assessed => {
+            let score = a.value.score.expect("an assessed value has a score");
+            assert!((0..=100).contains(&score), "{score}");
+            let points: f64 = a.value.factors.iter().map(|f| f.points).sum();
+            assert!(
+                (f64::from(score) - points).abs() <= 0.5 + 1e-6,
+                "{score} {points}"
+            );
+            assert!(a.value.tier.is_some());
+        }
+        ValueStatus::Unknown | ValueStatus::NotApplicable => {
+            assert_eq!((a.value.score, a.value.tier), (None, None));
+        }
+    }
+    for f in &a.value.factors {
+        assert!(f.points >= 0.0 && f.points <= f64::from(f.weight), "{f:?}");
+        assert!(!f.evidence.to_string().is_empty(), "{f:?}");
+        assert_eq!(
+            f.status == ValueStatus::Unknown,
+            !f.missing_facts.is_empty()
+        );
+    }
+    let life = &a.lifecycle;
+    assert!(!life.also_matched.contains(&life.class));
+    assert_eq!(
+        life.knockout,
+        life.class == LifecycleClass::BlackList && s.black_list_knockout
+    );
+    assert!(!life.evidence.to_string().is_empty() && !life.action.to_string().is_empty());
+    for entry in &a.playbook {
+        assert!(!entry.evidence.to_string().is_empty() && !entry.advice.to_string().is_empty());
+        assert_eq!(
+            entry.status == PlaybookStatus::Unknown,
+            !entry.missing_facts.is_empty()
+        );
+    }
+    if a.churn.status == ChurnStatus::AtRisk {
+        let days = a
+            .churn
+            .days_since_last_contact
+            .expect("at risk since a known day");
+        assert!(days >= s.churn_contact_gap_days);
+    }
+}
+
 fn spec_verdict(e: &Evaluation, profile: &Profile, stage: Stage) {
     assert_eq!(e.signals.len(), 21);
     assert_eq!(e.stage, stage);
@@ -487,10 +543,16 @@ fn spec_verdict(e: &Evaluation, profile: &Profile, stage: Stage) {
     }
     assert_eq!(e.score, total.min(100));
     assert!((0..=100).contains(&e.score));
+    let account = e
+        .account
+        .as_ref()
+        .expect("a new verdict has its account section");
+    spec_account(account, profile);
     let knocked_out = e
         .signals
         .iter()
-        .any(|s| s.knockout && s.status == SignalStatus::Fired);
+        .any(|s| s.knockout && s.status == SignalStatus::Fired)
+        || account.lifecycle.knockout;
     let expected = if knocked_out || e.score >= profile.disqualify_threshold {
         Outcome::Disqualified
     } else if e.score >= profile.review_threshold {

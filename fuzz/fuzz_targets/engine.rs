@@ -94,7 +94,35 @@ fn facts(u: &mut Unstructured<'_>) -> arbitrary::Result<pb::LeadFacts> {
         meetings_rescheduled: some(u, count)?,
         agreed_actions_not_done: some(u, count)?,
         max_material_repeats: some(u, count)?,
+        orders_count: some(u, count)?,
+        gross_profit_usd: some(u, |u| Ok(amount(u)? * 100 - 20_000))?,
+        referrals_count: some(u, count)?,
+        first_purchase_date: some(u, day)?,
+        cost_to_serve_usd: some(u, |u| Ok(amount(u)? * 50))?,
+        share_of_wallet: some(u, ratio)?,
+        overdue_receivables_usd: some(u, |u| Ok(amount(u)? * 10))?,
+        strategic_account: u.arbitrary()?,
+        last_contact_date: some(u, day)?,
+        progress_requests_per_week: some(u, |u| Ok(ratio(u)? * 8.0))?,
+        has_written_spec: u.arbitrary()?,
+        decision_postponements: some(u, count)?,
+        rush_requests: some(u, count)?,
+        median_reply_days: some(u, |u| Ok(ratio(u)? * 8.0))?,
+        out_of_scope_changes: some(u, count)?,
+        discount_requested_pct: some(u, |u| Ok(ratio(u)? * 100.0))?,
     })
+}
+
+/// A date fact as sent: mostly a valid day of the last years, now and then
+/// any text.
+fn day(u: &mut Unstructured<'_>) -> arbitrary::Result<String> {
+    if u.ratio(1, 8)? {
+        return String::arbitrary(u);
+    }
+    let year = u.int_in_range(2015..=2026)?;
+    let month = u.int_in_range(1..=12)?;
+    let day = u.int_in_range(1..=31)?;
+    Ok(format!("{year:04}-{month:02}-{day:02}"))
 }
 
 fn list(u: &mut Unstructured<'_>, choices: &[&str]) -> arbitrary::Result<Vec<String>> {
@@ -154,6 +182,21 @@ fn profile(u: &mut Unstructured<'_>) -> arbitrary::Result<pb::Profile> {
         knockouts,
         review_threshold: some(u, |u| u.int_in_range(0..=101))?,
         disqualify_threshold: some(u, |u| u.int_in_range(0..=101))?,
+        value_weight_profit: some(u, |u| u.int_in_range(0..=60))?,
+        value_weight_referrals: some(u, |u| u.int_in_range(0..=30))?,
+        value_profit_target_usd: some(u, |u| Ok(amount(u)? * 100))?,
+        value_tenure_target_months: some(u, count)?,
+        tier_a_min_score: some(u, |u| u.int_in_range(0..=101))?,
+        tier_b_min_score: some(u, |u| u.int_in_range(0..=101))?,
+        black_list_min_overdue_usd: some(u, |u| Ok(amount(u)? * 10))?,
+        vip_min_gross_profit_usd: some(u, |u| Ok(amount(u)? * 100))?,
+        adept_min_share_of_wallet: some(u, ratio)?,
+        loyal_min_orders: some(u, count)?,
+        loyal_min_tenure_months: some(u, count)?,
+        black_list_knockout: u.arbitrary()?,
+        churn_contact_gap_days: some(u, |u| Ok(count(u)? * 20))?,
+        playbook_min_out_of_scope_changes: some(u, count)?,
+        playbook_min_median_reply_days: some(u, |u| Ok(ratio(u)? * 8.0))?,
         ..pb::Profile::default()
     })
 }

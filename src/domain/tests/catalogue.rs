@@ -9,7 +9,8 @@ use crate::domain::{BusinessHours, CATALOGUE, Criterion, Profile};
 
 /// Settings the rules compare against, by name, in their stored form:
 /// the profile's fields and its thresholds, without the scoring settings
-/// (weights, knockouts, outcome thresholds) that no rule reads.
+/// (weights, knockouts, outcome thresholds) that no rule reads and the
+/// account section's settings (its own catalogue states those).
 fn rule_settings(profile: &Profile) -> BTreeMap<String, Value> {
     let Ok(Value::Object(mut fields)) = serde_json::to_value(profile) else {
         panic!("a profile is stored as an object");
@@ -19,6 +20,7 @@ fn rule_settings(profile: &Profile) -> BTreeMap<String, Value> {
         "knockouts",
         "review_threshold",
         "disqualify_threshold",
+        "accounts",
     ] {
         fields.remove(scoring);
     }

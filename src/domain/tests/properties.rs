@@ -378,7 +378,12 @@ proptest! {
         };
         let after = evaluate(&worse, &profile, stage, day);
         if criterion.def().stage > stage {
-            prop_assert_eq!(&after, &before);
+            // The criteria see nothing of it; the account section may (the
+            // playbook reads disrespectful_incidents at any stage).
+            prop_assert_eq!(
+                (after.outcome, after.score, &after.signals),
+                (before.outcome, before.score, &before.signals)
+            );
             return Ok(());
         }
         let weight = profile.weights.get(criterion);
