@@ -4,7 +4,9 @@ use std::path::PathBuf;
 
 use clap::{Subcommand, ValueEnum};
 
-use super::rows::{parse_outcome, parse_stage};
+use super::rows::{
+    parse_churn_status, parse_lifecycle_class, parse_outcome, parse_stage, parse_value_tier,
+};
 use crate::proto::v1 as pb;
 
 /// Where the server is and who calls it: on every client command.
@@ -82,12 +84,19 @@ questions_asked, questions_answered, insists_on_own_process,
 contradictory_statements, plan_steps_agreed, plan_steps_completed,
 budget_usd, staff_available, missed_sessions, priority, expects_magic_wand,
 assignments_given, assignments_completed, meetings_cancelled,
-meetings_rescheduled, agreed_actions_not_done, max_material_repeats.
-Any subset of them, in any order.
+meetings_rescheduled, agreed_actions_not_done, max_material_repeats;
+account: orders_count, gross_profit_usd, referrals_count,
+first_purchase_date, cost_to_serve_usd, share_of_wallet,
+overdue_receivables_usd, strategic_account, last_contact_date; handling:
+progress_requests_per_week, has_written_spec, decision_postponements,
+rush_requests, median_reply_days, out_of_scope_changes,
+discount_requested_pct. Any subset of them, in any order.
 
 CSV cells are trimmed. An empty cell is a fact not sent (the stored value is
-kept). Numbers are whole decimal numbers; booleans true/false (or yes/no,
-1/0); stage (identification, contact, study, recommendation), priority (high,
+kept). Numbers are whole decimal numbers, except share_of_wallet,
+progress_requests_per_week, median_reply_days and discount_requested_pct,
+which may have decimals; dates are YYYY-MM-DD; booleans true/false (or
+yes/no, 1/0); stage (identification, contact, study, recommendation), priority (high,
 normal, low, not_now) and engagement_pattern (steady, impulsive, lethargic,
 swinging) by name, case-insensitive, the proto's names (STAGE_CONTACT) too.
 In JSON Lines an absent or null field is not sent; numbers and booleans are
@@ -164,6 +173,19 @@ pub struct LeadsArgs {
     /// latest verdict's) is this.
     #[arg(long, value_parser = parse_outcome)]
     pub effective_outcome: Option<pb::Outcome>,
+
+    /// Only leads whose latest verdict puts them in this lifecycle class
+    /// (newbie, prospect, buyer, loyal, adept, vip, black_list, unknown).
+    #[arg(long = "class", value_parser = parse_lifecycle_class)]
+    pub lifecycle_class: Option<pb::LifecycleClass>,
+
+    /// Only leads of this value tier (a, b, c).
+    #[arg(long = "tier", value_parser = parse_value_tier)]
+    pub value_tier: Option<pb::ValueTier>,
+
+    /// Only leads of this churn status (ok, at_risk, unknown, not_applicable).
+    #[arg(long = "churn", value_parser = parse_churn_status)]
+    pub churn_status: Option<pb::ChurnStatus>,
 
     /// At most this many leads; 0 for all of them.
     #[arg(long, default_value_t = 100)]

@@ -65,7 +65,9 @@ pub async fn leads(args: LeadsArgs) -> anyhow::Result<ExitCode> {
                 stage: args.stage.map_or(0, |s| s as i32),
                 outcome: args.outcome.map_or(0, |o| o as i32),
                 effective_outcome: args.effective_outcome.map_or(0, |o| o as i32),
-                ..Default::default()
+                lifecycle_class: args.lifecycle_class.map_or(0, |c| c as i32),
+                value_tier: args.value_tier.map_or(0, |t| t as i32),
+                churn_status: args.churn_status.map_or(0, |c| c as i32),
             })
             .await?
             .into_inner();

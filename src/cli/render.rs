@@ -127,6 +127,116 @@ pub fn lead(lead: &pb::Lead) -> String {
     right_align(&mut t, &[3]);
     out.push_str(&t.to_string());
     out.push('\n');
+    if let Some(account) = &v.account {
+        out.push_str(&self::account(account));
+    }
+    out
+}
+
+fn enum_name<E: TryFrom<i32>>(n: i32, name: fn(&E) -> &'static str, prefix: &str) -> &'static str {
+    E::try_from(n).map_or("?", |e| short(name(&e), prefix))
+}
+
+fn missing(facts: &[String]) -> String {
+    if facts.is_empty() {
+        String::new()
+    } else {
+        format!("missing: {}", facts.join(", "))
+    }
+}
+
+/// The account section of a verdict: value, lifecycle, churn and playbook.
+fn account(a: &pb::Account) -> String {
+    let mut out = String::new();
+    if let Some(value) = &a.value {
+        let status = enum_name(value.status, pb::ValueStatus::as_str_name, "VALUE_STATUS_");
+        let score = match (value.score, value.tier) {
+            (Some(score), tier) => format!(
+                ", score {score}, tier {}",
+                enum_name(tier, pb::ValueTier::as_str_name, "VALUE_TIER_")
+            ),
+            (None, _) => String::new(),
+        };
+        out.push_str(&format!("Client value:      {status}{score}\n"));
+        let mut t = table(&["Factor", "Status", "Points", "Evidence / missing facts"]);
+        for f in &value.factors {
+            let evidence = if f.missing_facts.is_empty() {
+                f.evidence.clone()
+            } else {
+                missing(&f.missing_facts)
+            };
+            t.add_row(vec![
+                enum_name(f.factor, pb::ValueFactor::as_str_name, "VALUE_FACTOR_").to_owned(),
+                enum_name(f.status, pb::ValueStatus::as_str_name, "VALUE_STATUS_").to_owned(),
+                format!("{:.2} of {}", f.points, f.weight),
+                evidence,
+            ]);
+        }
+        right_align(&mut t, &[2]);
+        out.push_str(&t.to_string());
+        out.push('\n');
+    }
+    if let Some(life) = &a.lifecycle {
+        let class = |n| enum_name(n, pb::LifecycleClass::as_str_name, "LIFECYCLE_CLASS_");
+        out.push_str(&format!("Lifecycle:         {}", class(life.class)));
+        if !life.also_matched.is_empty() {
+            let also: Vec<&str> = life.also_matched.iter().map(|c| class(*c)).collect();
+            out.push_str(&format!(" (also {})", also.join(", ")));
+        }
+        if life.knockout {
+            out.push_str(" - disqualifies the lead (black_list_knockout)");
+        }
+        out.push_str(&format!(
+            "\n  {}\n  Action: {}\n",
+            life.evidence, life.action
+        ));
+        if !life.missing_facts.is_empty() {
+            out.push_str(&format!("  {}\n", missing(&life.missing_facts)));
+        }
+    }
+    if let Some(churn) = &a.churn {
+        let status = enum_name(churn.status, pb::ChurnStatus::as_str_name, "CHURN_STATUS_");
+        let urgent = if churn.urgent { ", urgent" } else { "" };
+        out.push_str(&format!(
+            "Churn:             {status}{urgent}\n  {}\n",
+            churn.evidence
+        ));
+        if !churn.action.is_empty() {
+            out.push_str(&format!("  Action: {}\n", churn.action));
+        }
+    }
+    let mut t = table(&[
+        "Client type",
+        "Status",
+        "Evidence / missing facts",
+        "Advice",
+    ]);
+    for e in &a.playbook {
+        let matched = e.status == pb::PlaybookStatus::Matched as i32;
+        let evidence = if e.missing_facts.is_empty() {
+            e.evidence.clone()
+        } else {
+            missing(&e.missing_facts)
+        };
+        t.add_row(vec![
+            enum_name(e.client_type, pb::ClientType::as_str_name, "CLIENT_TYPE_").to_owned(),
+            enum_name(
+                e.status,
+                pb::PlaybookStatus::as_str_name,
+                "PLAYBOOK_STATUS_",
+            )
+            .to_owned(),
+            evidence,
+            if matched {
+                e.advice.clone()
+            } else {
+                String::new()
+            },
+        ]);
+    }
+    out.push_str("Playbook:\n");
+    out.push_str(&t.to_string());
+    out.push('\n');
     out
 }
 
@@ -548,6 +658,66 @@ mod tests {
         assert!(
             text.contains("missing: questions_asked, questions_answered"),
             "{text}"
+        );
+    }
+
+    #[test]
+    fn explain_shows_the_account_section_in_a_sellers_words() {
+        use crate::domain::{Facts, Profile, Stage, evaluate};
+        use jiff::civil::date;
+        let facts = Facts {
+            orders_count: Some(2),
+            gross_profit_usd: Some(45_000),
+            referrals_count: Some(2),
+            first_purchase_date: Some(date(2025, 11, 23)),
+            cost_to_serve_usd: Some(9_000),
+            overdue_receivables_usd: Some(0),
+            last_contact_date: Some(date(2026, 7, 26)),
+            has_written_spec: Some(false),
+            out_of_scope_changes: Some(3),
+            rush_requests: Some(0),
+            ..Facts::default()
+        };
+        let evaluation = evaluate(
+            &facts,
+            &Profile::default(),
+            Stage::Study,
+            date(2026, 11, 23),
+        );
+        let account = evaluation.account.as_ref().expect("an account section");
+        let mut v = verdict(pb::Outcome::Qualified, 0, &[]);
+        v.account = Some(crate::grpc::account::account_to_wire(account));
+        let lead = pb::Lead {
+            lead_id: "acme-42".into(),
+            latest_verdict: Some(v),
+            ..Default::default()
+        };
+        let text = super::lead(&lead);
+        assert!(
+            text.contains("Client value:      ASSESSED, score 75, tier A"),
+            "{text}"
+        );
+        assert_eq!(
+            &row(&text, "REFERRALS")[..3],
+            ["REFERRALS", "ASSESSED", "13.33 of 20"]
+        );
+        assert!(text.contains("Lifecycle:         BUYER\n"), "{text}");
+        assert!(text.contains("missing: strategic_account"), "{text}");
+        assert!(
+            text.contains("Churn:             AT_RISK, urgent"),
+            "{text}"
+        );
+        assert!(
+            text.contains("no contact for 120 days; 90 is the limit"),
+            "{text}"
+        );
+        let scope = row(&text, "SCOPE_CREEP");
+        assert_eq!(scope[1], "MATCHED", "{text}");
+        assert!(scope[3].starts_with("scope in writing"), "{text}");
+        assert_eq!(row(&text, "URGENT")[1], "NOT_MATCHED", "{text}");
+        assert_eq!(
+            row(&text, "INDECISIVE")[2],
+            "missing: decision_postponements"
         );
     }
 

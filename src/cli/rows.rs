@@ -456,6 +456,29 @@ pub fn parse_outcome(text: &str) -> Result<pb::Outcome, String> {
     })
 }
 
+/// A lifecycle class by name (`loyal`, `black_list`), as on the command line.
+pub fn parse_lifecycle_class(text: &str) -> Result<pb::LifecycleClass, String> {
+    enum_value(text, "LIFECYCLE_CLASS_", pb::LifecycleClass::from_str_name).ok_or_else(|| {
+        format!(
+            "{text:?} is not a lifecycle class: use newbie, prospect, buyer, loyal, adept, vip, \
+             black_list or unknown"
+        )
+    })
+}
+
+/// A value tier by name (`a`, `b`, `c`), as on the command line.
+pub fn parse_value_tier(text: &str) -> Result<pb::ValueTier, String> {
+    enum_value(text, "VALUE_TIER_", pb::ValueTier::from_str_name)
+        .ok_or_else(|| format!("{text:?} is not a value tier: use a, b or c"))
+}
+
+/// A churn status by name (`at_risk`), as on the command line.
+pub fn parse_churn_status(text: &str) -> Result<pb::ChurnStatus, String> {
+    enum_value(text, "CHURN_STATUS_", pb::ChurnStatus::from_str_name).ok_or_else(|| {
+        format!("{text:?} is not a churn status: use ok, at_risk, unknown or not_applicable")
+    })
+}
+
 /// Gives rows without a `request_id` a stable one, so that sending the same
 /// file again stores nothing twice: `row-` and the hex SHA-256 of the row's
 /// normalised content (lead id, stage, facts) and of its ordinal among the

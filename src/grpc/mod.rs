@@ -2,7 +2,7 @@
 //! [`crate::qualification`], proto conversions, pagination tokens and the one
 //! place errors become statuses.
 
-mod account;
+pub(crate) mod account;
 mod admin;
 pub(crate) mod bulk;
 pub mod codec;
