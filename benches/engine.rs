@@ -15,6 +15,11 @@
 //!   time-zone overlap (the costlier path), so every signal formats its
 //!   evidence and remedy.
 //!
+//! `account/*` measures the account section alone (`typical`: a loyal client
+//! of two years with every account and handling fact known; `worst_case`: a
+//! black-listed VIP matching every playbook type) and writing out its words
+//! as storage keeps them, which happens once per stored or sent verdict.
+//!
 //! `facts/*` measures the other per-request work on facts: merging an update
 //! into stored facts, the stored JSON form, and its SHA-256 hash.
 
@@ -22,6 +27,7 @@ use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use jiff::civil::{Date, date};
+use leadqual::domain::account::{LifecycleClass, assess};
 use leadqual::domain::profile::ZoneName;
 use leadqual::domain::{
     CATALOGUE, EngagementPattern, Facts, Priority, Profile, SignalStatus, Stage, Thresholds,
@@ -206,6 +212,29 @@ fn engine(c: &mut Criterion) {
                 DATE,
             )
         });
+    });
+    group.finish();
+
+    // The account section alone, and the cost of writing out its words
+    // (done once per verdict, when it is stored or sent).
+    let typical_account = assess(&typical, &profile, Stage::Study, DATE);
+    assert_eq!(
+        typical_account.lifecycle.class,
+        LifecycleClass::Loyal,
+        "the typical client is loyal"
+    );
+    let mut group = c.benchmark_group("account");
+    group.bench_function("typical", |b| {
+        b.iter(|| assess(black_box(&typical), black_box(&profile), Stage::Study, DATE));
+    });
+    group.bench_function("all_unknown", |b| {
+        b.iter(|| assess(black_box(&unknown), black_box(&profile), Stage::Study, DATE));
+    });
+    group.bench_function("worst_case", |b| {
+        b.iter(|| assess(black_box(&worst), black_box(&profile), Stage::Study, DATE));
+    });
+    group.bench_function("typical_words_as_stored", |b| {
+        b.iter(|| serde_json::to_string(black_box(&typical_account)));
     });
     group.finish();
 
