@@ -1011,14 +1011,17 @@ fn churn(facts: &Facts, s: &AccountSettings, date: Date, value: &Value, life: &L
     }
     let orders_unknown = facts.orders_count.is_none() && life.class != LifecycleClass::Vip;
     let Some(days) = days.filter(|_| !orders_unknown) else {
-        let names: &[&'static str] = match (days.is_none(), orders_unknown) {
-            (true, true) => &["last_contact_date", "orders_count"],
-            (true, false) => &["last_contact_date"],
-            _ => &["orders_count"],
+        let (names, action): (&[&'static str], _) = match (days.is_none(), orders_unknown) {
+            (true, true) => (
+                &["last_contact_date", "orders_count"],
+                "record the date of the last contact and the order count",
+            ),
+            (true, false) => (&["last_contact_date"], "record the date of the last contact"),
+            _ => (&["orders_count"], "record the order count"),
         };
         churn.missing_facts = missing(names);
         churn.evidence = unknown_fact(names[0]);
-        churn.action = Words::Fixed("record the date of the last contact and the order count");
+        churn.action = Words::Fixed(action);
         return churn;
     };
     let limit = s.churn_contact_gap_days;
