@@ -9,18 +9,20 @@ use crate::domain::{BusinessHours, CATALOGUE, Criterion, Profile};
 
 /// Settings the rules compare against, by name, in their stored form:
 /// the profile's fields and its thresholds, without the scoring settings
-/// (weights, knockouts, outcome thresholds) that no rule reads.
+/// (weights, knockouts, outcome thresholds) that no rule reads and the
+/// account section's settings (their defaults are checked in `accounts`).
 fn rule_settings(profile: &Profile) -> BTreeMap<String, Value> {
     let Ok(Value::Object(mut fields)) = serde_json::to_value(profile) else {
         panic!("a profile is stored as an object");
     };
-    for scoring in [
+    for not_read_by_a_rule in [
         "weights",
         "knockouts",
         "review_threshold",
         "disqualify_threshold",
+        "accounts",
     ] {
-        fields.remove(scoring);
+        fields.remove(not_read_by_a_rule);
     }
     let Some(Value::Object(thresholds)) = fields.remove("thresholds") else {
         panic!("the thresholds are stored as an object");
