@@ -233,20 +233,72 @@ pub enum Measure {
 /// The numbers behind a sentence, and which sentence they go in.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Found {
-    Profit { profit: i64, target: i64, points: f64, weight: i32 },
-    Referrals { count: i32, target: i32, points: f64, weight: i32 },
-    Tenure { months: i32, target: i32, points: f64, weight: i32 },
-    CostToServe { cost: i64, profit: i64, points: f64, weight: i32 },
-    NoProfit { profit: i64 },
-    Overdue { overdue: i64, min: i64 },
-    VipProfit { profit: i64, min: i64 },
-    Adept { share: f64, min: f64 },
-    Ladder { orders: i32, months: Option<i32>, min_orders: i32, min_months: i32 },
-    NoOrders { stage: Stage },
-    LadderUnknown { orders: i32, min_orders: i32, min_months: i32 },
-    Silence { days: i32, limit: i32 },
-    InTouch { days: i32, limit: i32 },
-    Measured { measure: Measure, value: f64, min: f64 },
+    Profit {
+        profit: i64,
+        target: i64,
+        points: f64,
+        weight: i32,
+    },
+    Referrals {
+        count: i32,
+        target: i32,
+        points: f64,
+        weight: i32,
+    },
+    Tenure {
+        months: i32,
+        target: i32,
+        points: f64,
+        weight: i32,
+    },
+    CostToServe {
+        cost: i64,
+        profit: i64,
+        points: f64,
+        weight: i32,
+    },
+    NoProfit {
+        profit: i64,
+    },
+    Overdue {
+        overdue: i64,
+        min: i64,
+    },
+    VipProfit {
+        profit: i64,
+        min: i64,
+    },
+    Adept {
+        share: f64,
+        min: f64,
+    },
+    Ladder {
+        orders: i32,
+        months: Option<i32>,
+        min_orders: i32,
+        min_months: i32,
+    },
+    NoOrders {
+        stage: Stage,
+    },
+    LadderUnknown {
+        orders: i32,
+        min_orders: i32,
+        min_months: i32,
+    },
+    Silence {
+        days: i32,
+        limit: i32,
+    },
+    InTouch {
+        days: i32,
+        limit: i32,
+    },
+    Measured {
+        measure: Measure,
+        value: f64,
+        min: f64,
+    },
 }
 
 /// US dollars with thousands separators: `$45,000`, `-$1,200`.
@@ -289,26 +341,46 @@ fn plural(n: impl Into<f64>, one: &str, many: &str) -> String {
 impl fmt::Display for Found {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
-            Found::Profit { profit, target, points, weight } => write!(
+            Found::Profit {
+                profit,
+                target,
+                points,
+                weight,
+            } => write!(
                 f,
                 "gross profit {} against a {} target: {} of {weight} points",
                 Usd(profit),
                 Usd(target),
                 Num(points)
             ),
-            Found::Referrals { count, target, points, weight } => write!(
+            Found::Referrals {
+                count,
+                target,
+                points,
+                weight,
+            } => write!(
                 f,
                 "{} brought in against a target of {target}: {} of {weight} points",
                 plural(count, "client", "clients"),
                 Num(points)
             ),
-            Found::Tenure { months, target, points, weight } => write!(
+            Found::Tenure {
+                months,
+                target,
+                points,
+                weight,
+            } => write!(
                 f,
                 "a client for {} against a target of {target}: {} of {weight} points",
                 plural(months, "month", "months"),
                 Num(points)
             ),
-            Found::CostToServe { cost, profit, points, weight } => write!(
+            Found::CostToServe {
+                cost,
+                profit,
+                points,
+                weight,
+            } => write!(
                 f,
                 "cost to serve {} against {} gross profit: {} of {weight} points",
                 Usd(cost),
@@ -338,7 +410,12 @@ impl fmt::Display for Found {
                 Num(share * 100.0),
                 Num(min * 100.0)
             ),
-            Found::Ladder { orders, months, min_orders, min_months } => {
+            Found::Ladder {
+                orders,
+                months,
+                min_orders,
+                min_months,
+            } => {
                 write!(f, "{}", plural(orders, "order", "orders"))?;
                 if let Some(months) = months {
                     write!(f, " over {}", plural(months, "month", "months"))?;
@@ -355,7 +432,11 @@ impl fmt::Display for Found {
                 "no orders yet, at the {} stage",
                 stage.code().to_ascii_lowercase()
             ),
-            Found::LadderUnknown { orders, min_orders, min_months } => write!(
+            Found::LadderUnknown {
+                orders,
+                min_orders,
+                min_months,
+            } => write!(
                 f,
                 "{}, but first_purchase_date is not known: loyal from {} and {}",
                 plural(orders, "order", "orders"),
@@ -372,10 +453,17 @@ impl fmt::Display for Found {
                 "last contact {} ago; at risk from {limit} days",
                 plural(days, "day", "days")
             ),
-            Found::Measured { measure, value, min } => {
+            Found::Measured {
+                measure,
+                value,
+                min,
+            } => {
                 let observed = match measure {
                     Measure::ProgressRequests => {
-                        format!("{} a week", plural(value, "progress request", "progress requests"))
+                        format!(
+                            "{} a week",
+                            plural(value, "progress request", "progress requests")
+                        )
                     }
                     Measure::Postponements => {
                         plural(value, "decision postponed", "decisions postponed")
@@ -487,7 +575,9 @@ impl Account {
 /// The account section of `facts` under `profile` at `stage` on `date`.
 pub fn assess(facts: &Facts, profile: &Profile, stage: Stage, date: Date) -> Account {
     let settings = &profile.accounts;
-    let tenure = facts.first_purchase_date.map(|first| tenure_months(first, date));
+    let tenure = facts
+        .first_purchase_date
+        .map(|first| tenure_months(first, date));
     let value = value(facts, settings, tenure);
     let lifecycle = lifecycle(facts, settings, stage, tenure);
     let churn = churn(facts, settings, date, &value, &lifecycle);
@@ -622,25 +712,46 @@ fn value(facts: &Facts, s: &AccountSettings, tenure: Option<i32>) -> Value {
         Some(p) => {
             let target = s.value_profit_target_usd;
             let points = f64::from(w_profit) * share(p as f64, target as f64);
-            let found = Found::Profit { profit: p, target, points, weight: w_profit };
+            let found = Found::Profit {
+                profit: p,
+                target,
+                points,
+                weight: w_profit,
+            };
             assessed(factor(ValueFactor::Profit, w_profit), points, found)
         }
     };
     let referrals_factor = match facts.referrals_count {
-        None => unknown(factor(ValueFactor::Referrals, w_referrals), &["referrals_count"]),
+        None => unknown(
+            factor(ValueFactor::Referrals, w_referrals),
+            &["referrals_count"],
+        ),
         Some(count) => {
             let target = s.value_referrals_target;
             let points = f64::from(w_referrals) * share(count.into(), target.into());
-            let found = Found::Referrals { count, target, points, weight: w_referrals };
+            let found = Found::Referrals {
+                count,
+                target,
+                points,
+                weight: w_referrals,
+            };
             assessed(factor(ValueFactor::Referrals, w_referrals), points, found)
         }
     };
     let tenure_factor = match tenure {
-        None => unknown(factor(ValueFactor::Tenure, w_tenure), &["first_purchase_date"]),
+        None => unknown(
+            factor(ValueFactor::Tenure, w_tenure),
+            &["first_purchase_date"],
+        ),
         Some(months) => {
             let target = s.value_tenure_target_months;
             let points = f64::from(w_tenure) * share(months.into(), target.into());
-            let found = Found::Tenure { months, target, points, weight: w_tenure };
+            let found = Found::Tenure {
+                months,
+                target,
+                points,
+                weight: w_tenure,
+            };
             assessed(factor(ValueFactor::Tenure, w_tenure), points, found)
         }
     };
@@ -652,11 +763,22 @@ fn value(facts: &Facts, s: &AccountSettings, tenure: Option<i32>) -> Value {
         ),
         (Some(cost), Some(p)) => {
             let points = f64::from(w_cost) * (1.0 - cost as f64 / p as f64).clamp(0.0, 1.0);
-            let found = Found::CostToServe { cost, profit: p, points, weight: w_cost };
+            let found = Found::CostToServe {
+                cost,
+                profit: p,
+                points,
+                weight: w_cost,
+            };
             assessed(factor(ValueFactor::CostToServe, w_cost), points, found)
         }
-        (None, Some(_)) => unknown(factor(ValueFactor::CostToServe, w_cost), &["cost_to_serve_usd"]),
-        (Some(_), None) => unknown(factor(ValueFactor::CostToServe, w_cost), &["gross_profit_usd"]),
+        (None, Some(_)) => unknown(
+            factor(ValueFactor::CostToServe, w_cost),
+            &["cost_to_serve_usd"],
+        ),
+        (Some(_), None) => unknown(
+            factor(ValueFactor::CostToServe, w_cost),
+            &["gross_profit_usd"],
+        ),
         (None, None) => unknown(
             factor(ValueFactor::CostToServe, w_cost),
             &["cost_to_serve_usd", "gross_profit_usd"],
@@ -676,7 +798,13 @@ fn value(facts: &Facts, s: &AccountSettings, tenure: Option<i32>) -> Value {
             (ValueStatus::Assessed, Some(score), Some(tier(score, s)))
         }
     };
-    Value { status, score, tier, factors, missing_facts }
+    Value {
+        status,
+        score,
+        tier,
+        factors,
+        missing_facts,
+    }
 }
 
 /// Rounds half up; a sum a hair below .5 from floating point still rounds up.
@@ -716,18 +844,24 @@ enum Ladder {
 fn lifecycle(facts: &Facts, s: &AccountSettings, stage: Stage, tenure: Option<i32>) -> Lifecycle {
     let black_list = match facts.overdue_receivables_usd {
         None => Rung::Unknown(&["overdue_receivables_usd"]),
-        Some(overdue) if overdue >= s.black_list_min_overdue_usd => Rung::Matched(Words::Found(
-            Found::Overdue { overdue, min: s.black_list_min_overdue_usd },
-        )),
+        Some(overdue) if overdue >= s.black_list_min_overdue_usd => {
+            Rung::Matched(Words::Found(Found::Overdue {
+                overdue,
+                min: s.black_list_min_overdue_usd,
+            }))
+        }
         Some(_) => Rung::NotMatched,
     };
     let vip = match (facts.strategic_account, facts.gross_profit_usd) {
-        (Some(true), _) => {
-            Rung::Matched(Words::Fixed("a strategic account: worth more than its purchases"))
-        }
-        (_, Some(profit)) if profit >= s.vip_min_gross_profit_usd => Rung::Matched(Words::Found(
-            Found::VipProfit { profit, min: s.vip_min_gross_profit_usd },
+        (Some(true), _) => Rung::Matched(Words::Fixed(
+            "a strategic account: worth more than its purchases",
         )),
+        (_, Some(profit)) if profit >= s.vip_min_gross_profit_usd => {
+            Rung::Matched(Words::Found(Found::VipProfit {
+                profit,
+                min: s.vip_min_gross_profit_usd,
+            }))
+        }
         (None, None) => Rung::Unknown(&["strategic_account", "gross_profit_usd"]),
         (None, Some(_)) => Rung::Unknown(&["strategic_account"]),
         (Some(false), None) => Rung::Unknown(&["gross_profit_usd"]),
@@ -790,12 +924,23 @@ fn ladder(facts: &Facts, s: &AccountSettings, stage: Stage, tenure: Option<i32>)
         return Ladder::Class(class, Words::Found(Found::NoOrders { stage }));
     }
     let (min_orders, min_months) = (s.loyal_min_orders, s.loyal_min_tenure_months);
-    let found = |months| Words::Found(Found::Ladder { orders, months, min_orders, min_months });
+    let found = |months| {
+        Words::Found(Found::Ladder {
+            orders,
+            months,
+            min_orders,
+            min_months,
+        })
+    };
     if orders < min_orders {
         return Ladder::Class(LifecycleClass::Buyer, found(tenure));
     }
     let Some(months) = tenure else {
-        let words = Words::Found(Found::LadderUnknown { orders, min_orders, min_months });
+        let words = Words::Found(Found::LadderUnknown {
+            orders,
+            min_orders,
+            min_months,
+        });
         return Ladder::Unknown(&["first_purchase_date"], words);
     };
     if months < min_months {
@@ -803,9 +948,12 @@ fn ladder(facts: &Facts, s: &AccountSettings, stage: Stage, tenure: Option<i32>)
     }
     let adept = match facts.share_of_wallet {
         None => Rung::Unknown(&["share_of_wallet"]),
-        Some(share) if share >= s.adept_min_share_of_wallet => Rung::Matched(Words::Found(
-            Found::Adept { share, min: s.adept_min_share_of_wallet },
-        )),
+        Some(share) if share >= s.adept_min_share_of_wallet => {
+            Rung::Matched(Words::Found(Found::Adept {
+                share,
+                min: s.adept_min_share_of_wallet,
+            }))
+        }
         Some(_) => Rung::NotMatched,
     };
     Ladder::Loyal(found(tenure), adept)
@@ -814,8 +962,12 @@ fn ladder(facts: &Facts, s: &AccountSettings, stage: Stage, tenure: Option<i32>)
 /// What a seller should do with a client of `class` (source 002).
 pub fn class_action(class: LifecycleClass) -> &'static str {
     match class {
-        LifecycleClass::BlackList => "no new credit or sales until the overdue receivables are paid",
-        LifecycleClass::Vip => "top attention: a senior contact, first call on news; trade value for PR",
+        LifecycleClass::BlackList => {
+            "no new credit or sales until the overdue receivables are paid"
+        }
+        LifecycleClass::Vip => {
+            "top attention: a senior contact, first call on news; trade value for PR"
+        }
         LifecycleClass::Adept => "cherish them; ask for referrals",
         LifecycleClass::Loyal => "keep in touch and reward repeat buying",
         LifecycleClass::Buyer => "aim for the third order: that is when buying becomes a habit",
@@ -903,7 +1055,9 @@ pub fn advice(client_type: ClientType) -> &'static str {
         ClientType::Indecisive => {
             "offer two or three concrete options, recommend one firmly, cite a client they trust"
         }
-        ClientType::Urgent => "ask why the rush; propose a real plan with the core first, or a rush fee",
+        ClientType::Urgent => {
+            "ask why the rush; propose a real plan with the core first, or a rush fee"
+        }
         ClientType::ResultOnly => {
             "ask all questions and get all access at the start; agree check-in times"
         }
@@ -924,8 +1078,8 @@ fn playbook(facts: &Facts, profile: &Profile) -> [PlaybookEntry; 8] {
         advice: Words::Fixed(advice(client_type)),
         missing_facts,
     };
-    let at_least = |client_type, fact: &'static str, value: Option<f64>, min: f64, measure| {
-        match value {
+    let at_least =
+        |client_type, fact: &'static str, value: Option<f64>, min: f64, measure| match value {
             None => entry(
                 client_type,
                 PlaybookStatus::Unknown,
@@ -934,12 +1088,19 @@ fn playbook(facts: &Facts, profile: &Profile) -> [PlaybookEntry; 8] {
             ),
             Some(value) => entry(
                 client_type,
-                if value >= min { PlaybookStatus::Matched } else { PlaybookStatus::NotMatched },
-                Words::Found(Found::Measured { measure, value, min }),
+                if value >= min {
+                    PlaybookStatus::Matched
+                } else {
+                    PlaybookStatus::NotMatched
+                },
+                Words::Found(Found::Measured {
+                    measure,
+                    value,
+                    min,
+                }),
                 Vec::new(),
             ),
-        }
-    };
+        };
     let count = |v: Option<i32>| v.map(f64::from);
     let no_spec = match facts.has_written_spec {
         None => entry(

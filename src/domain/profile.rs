@@ -217,7 +217,10 @@ impl AccountSettings {
             ("value_weight_profit", self.value_weight_profit),
             ("value_weight_referrals", self.value_weight_referrals),
             ("value_weight_tenure", self.value_weight_tenure),
-            ("value_weight_cost_to_serve", self.value_weight_cost_to_serve),
+            (
+                "value_weight_cost_to_serve",
+                self.value_weight_cost_to_serve,
+            ),
         ] {
             if !(0..=100).contains(&value) {
                 out.push(Violation::new(
@@ -237,23 +240,68 @@ impl AccountSettings {
             ));
         }
         for (name, value, min, max) in [
-            ("value_profit_target_usd", self.value_profit_target_usd, 1, MAX_USD),
-            ("value_referrals_target", self.value_referrals_target.into(), 1, 1_000_000),
-            ("value_tenure_target_months", self.value_tenure_target_months.into(), 1, 1200),
+            (
+                "value_profit_target_usd",
+                self.value_profit_target_usd,
+                1,
+                MAX_USD,
+            ),
+            (
+                "value_referrals_target",
+                self.value_referrals_target.into(),
+                1,
+                1_000_000,
+            ),
+            (
+                "value_tenure_target_months",
+                self.value_tenure_target_months.into(),
+                1,
+                1200,
+            ),
             ("tier_a_min_score", self.tier_a_min_score.into(), 1, 100),
             ("tier_b_min_score", self.tier_b_min_score.into(), 1, 100),
-            ("black_list_min_overdue_usd", self.black_list_min_overdue_usd, 1, MAX_USD),
-            ("vip_min_gross_profit_usd", self.vip_min_gross_profit_usd, 1, MAX_USD),
-            ("loyal_min_orders", self.loyal_min_orders.into(), 1, 1_000_000),
-            ("loyal_min_tenure_months", self.loyal_min_tenure_months.into(), 0, 1200),
-            ("churn_contact_gap_days", self.churn_contact_gap_days.into(), 1, 36_600),
+            (
+                "black_list_min_overdue_usd",
+                self.black_list_min_overdue_usd,
+                1,
+                MAX_USD,
+            ),
+            (
+                "vip_min_gross_profit_usd",
+                self.vip_min_gross_profit_usd,
+                1,
+                MAX_USD,
+            ),
+            (
+                "loyal_min_orders",
+                self.loyal_min_orders.into(),
+                1,
+                1_000_000,
+            ),
+            (
+                "loyal_min_tenure_months",
+                self.loyal_min_tenure_months.into(),
+                0,
+                1200,
+            ),
+            (
+                "churn_contact_gap_days",
+                self.churn_contact_gap_days.into(),
+                1,
+                36_600,
+            ),
             (
                 "playbook_min_decision_postponements",
                 self.playbook_min_decision_postponements.into(),
                 1,
                 1_000_000,
             ),
-            ("playbook_min_rush_requests", self.playbook_min_rush_requests.into(), 1, 1_000_000),
+            (
+                "playbook_min_rush_requests",
+                self.playbook_min_rush_requests.into(),
+                1,
+                1_000_000,
+            ),
             (
                 "playbook_min_out_of_scope_changes",
                 self.playbook_min_out_of_scope_changes.into(),
@@ -278,7 +326,12 @@ impl AccountSettings {
             ));
         }
         for (name, value, min, max) in [
-            ("adept_min_share_of_wallet", self.adept_min_share_of_wallet, 0.0, 1.0),
+            (
+                "adept_min_share_of_wallet",
+                self.adept_min_share_of_wallet,
+                0.0,
+                1.0,
+            ),
             (
                 "playbook_min_progress_requests_per_week",
                 self.playbook_min_progress_requests_per_week,
