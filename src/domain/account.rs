@@ -1016,7 +1016,10 @@ fn churn(facts: &Facts, s: &AccountSettings, date: Date, value: &Value, life: &L
                 &["last_contact_date", "orders_count"],
                 "record the date of the last contact and the order count",
             ),
-            (true, false) => (&["last_contact_date"], "record the date of the last contact"),
+            (true, false) => (
+                &["last_contact_date"],
+                "record the date of the last contact",
+            ),
             _ => (&["orders_count"], "record the order count"),
         };
         churn.missing_facts = missing(names);
