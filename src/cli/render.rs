@@ -663,21 +663,10 @@ mod tests {
 
     #[test]
     fn explain_shows_the_account_section_in_a_sellers_words() {
-        use crate::domain::{Facts, Profile, Stage, evaluate};
+        use crate::domain::{Profile, Stage, evaluate};
         use jiff::civil::date;
-        let facts = Facts {
-            orders_count: Some(2),
-            gross_profit_usd: Some(45_000),
-            referrals_count: Some(2),
-            first_purchase_date: Some(date(2025, 11, 23)),
-            cost_to_serve_usd: Some(9_000),
-            overdue_receivables_usd: Some(0),
-            last_contact_date: Some(date(2026, 7, 26)),
-            has_written_spec: Some(false),
-            out_of_scope_changes: Some(3),
-            rush_requests: Some(0),
-            ..Facts::default()
-        };
+        // SPEC-ACCOUNTS' worked example, evaluated on its date.
+        let facts = crate::domain::tests::accounts::acme_42();
         let evaluation = evaluate(
             &facts,
             &Profile::default(),

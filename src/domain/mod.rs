@@ -20,7 +20,7 @@ pub mod verdict;
 pub mod violation;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 pub use criteria::{CATALOGUE, Criterion, CriterionDef, Stage};
 pub use engine::evaluate;

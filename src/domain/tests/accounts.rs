@@ -511,7 +511,8 @@ fn p3_hot_tempered_matches_at_identification_where_disrespectful_does_not_apply(
 // ---------------------------------------------------------------------------
 // §F worked example.
 
-fn acme_42() -> Facts {
+/// The worked example's facts (evaluation date 2026-11-23).
+pub(crate) fn acme_42() -> Facts {
     Facts {
         orders_count: Some(2),
         gross_profit_usd: Some(45_000),

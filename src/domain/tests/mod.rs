@@ -11,7 +11,7 @@
 //! - `properties`: proptest invariants of `evaluate`.
 //! - `module_graph`: the domain's modules import each other without a circle.
 
-mod accounts;
+pub(crate) mod accounts;
 mod catalogue;
 mod fixtures;
 mod module_graph;
