@@ -185,6 +185,12 @@ pub struct ServeArgs {
     #[arg(long, env = "LEADQUAL_METRICS_LISTEN")]
     pub metrics_listen: Option<SocketAddr>,
 
+    /// Serve the sales-ops console (HTML pages; sign in with an API key) on
+    /// this address, e.g. 127.0.0.1:8080 (off when unset). With
+    /// --tls-cert/--tls-key it is served over TLS too.
+    #[arg(long, env = "LEADQUAL_CONSOLE_LISTEN")]
+    pub console_listen: Option<SocketAddr>,
+
     /// Export each call's span over OTLP/gRPC to this collector, e.g.
     /// http://127.0.0.1:4317 (off when unset). A caller's W3C traceparent
     /// metadata makes the call part of its trace.

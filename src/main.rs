@@ -26,6 +26,7 @@ async fn main() -> anyhow::Result<ExitCode> {
                     _ => None,
                 },
                 metrics_listen: args.metrics_listen,
+                console_listen: args.console_listen,
                 limits: Limits {
                     max_concurrent_calls: args.max_concurrent_calls as usize,
                     max_watches: args.max_watches as usize,

@@ -378,6 +378,31 @@ impl Qualifier {
         ))
     }
 
+    /// Leads most recently qualified first, after the `(updated_at, lead_id)`
+    /// of the previous page's last lead; the second value says whether more
+    /// may follow.
+    pub async fn recent_leads(
+        &self,
+        tenant: &str,
+        filter: LeadFilter,
+        after: Option<(Timestamp, String)>,
+        page_size: i64,
+    ) -> Result<(Vec<LeadView>, bool), AppError> {
+        let now = now();
+        let mut leads = self
+            .storage
+            .recent_leads(tenant, filter, now, after, page_size + 1)
+            .await?;
+        let more = truncate_page(&mut leads, page_size);
+        Ok((
+            leads
+                .into_iter()
+                .map(|stored| LeadView::at(stored, now))
+                .collect(),
+            more,
+        ))
+    }
+
     pub async fn get_verdict(
         &self,
         tenant: &str,

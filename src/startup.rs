@@ -16,6 +16,7 @@ use tower::ServiceBuilder;
 use tower_http::trace::TraceLayer;
 
 use crate::auth::Authenticator;
+use crate::console::{ConsoleListener, ConsoleState};
 use crate::grpc::{AdminApi, Admission, GuardLayer, LeadQualificationApi, Limits};
 use crate::observability::{self, MetricsListener};
 use crate::proto;
@@ -44,6 +45,9 @@ pub struct Settings {
     pub database_wait: Duration,
     /// How long calls in flight may take to finish once shutdown begins.
     pub drain_timeout: Duration,
+    /// Serve the sales-ops console on this address (off when unset; port 0
+    /// picks a free port, see [`Application::console_port`]).
+    pub console_listen: Option<SocketAddr>,
 }
 
 impl Settings {
@@ -60,6 +64,7 @@ impl Settings {
             database_wait: Duration::from_secs(60),
             drain_timeout: Duration::from_secs(20),
             metrics_listen: None,
+            console_listen: None,
         }
     }
 }
@@ -85,6 +90,7 @@ pub struct Application {
     metrics: Option<MetricsListener>,
     limits: Limits,
     drain_timeout: Duration,
+    console: Option<ConsoleListener>,
 }
 
 impl Application {
@@ -133,6 +139,10 @@ impl Application {
         let listener = TcpListener::bind(settings.listen)
             .await
             .with_context(|| format!("cannot listen on {}", settings.listen))?;
+        let console = match settings.console_listen {
+            Some(address) => Some(ConsoleListener::bind(address, settings.tls.as_ref()).await?),
+            None => None,
+        };
         let local_addr = listener.local_addr()?;
         Ok(Self {
             listener,
@@ -143,11 +153,17 @@ impl Application {
             metrics,
             limits: settings.limits.clone(),
             drain_timeout: settings.drain_timeout,
+            console,
         })
     }
 
     pub fn port(&self) -> u16 {
         self.local_addr.port()
+    }
+
+    /// The port of the console's listener, when there is one.
+    pub fn console_port(&self) -> Option<u16> {
+        self.console.as_ref().map(|c| c.local_addr().port())
     }
 
     /// The port of the metrics listener, when there is one.
@@ -167,6 +183,8 @@ impl Application {
         let reachability = self.storage.reachability();
         let auth = Arc::new(Authenticator::new(self.storage, self.open_when_keyless));
         let api = LeadQualificationApi::new(qualifier.clone(), watchers);
+        let console_tls = self.console.as_ref().is_some_and(ConsoleListener::is_tls);
+        let console_state = ConsoleState::new(qualifier.clone(), auth.clone(), console_tls);
         let admin = AdminApi::new(qualifier, auth.clone());
         let (health, health_service) = tonic_health::server::health_reporter();
         set_health(&health, ServingStatus::Serving).await;
@@ -224,6 +242,12 @@ impl Application {
                 let _ = metrics_stopped.await;
             }))
         });
+        let (stop_console, console_stopped) = oneshot::channel::<()>();
+        let console = self.console.map(|listener| {
+            tokio::spawn(listener.serve(console_state, async move {
+                let _ = console_stopped.await;
+            }))
+        });
         let max_message = self.limits.max_message_bytes;
         let serve = server
             // Headers carry a key and a trace context: 16 KiB is plenty.
@@ -254,6 +278,16 @@ impl Application {
                 Ok(())
             }
         };
+        // The console stops with the server.
+        let _ = stop_console.send(());
+        if let Some(mut console) = console {
+            match tokio::time::timeout(METRICS_STOP_TIMEOUT, &mut console).await {
+                Ok(Ok(Ok(()))) => {}
+                Ok(Ok(Err(e))) => tracing::error!(error = %format!("{e:#}"), "console listener"),
+                Ok(Err(e)) => tracing::error!(error = %e, "the console listener panicked"),
+                Err(_) => console.abort(),
+            }
+        }
         // Metrics stay up while calls drain, and stop with the server.
         let _ = stop_metrics.send(());
         if let Some(mut metrics) = metrics {

@@ -104,6 +104,21 @@ impl Storage for MeteredStorage {
         .await
     }
 
+    async fn recent_leads(
+        &self,
+        tenant: &str,
+        filter: LeadFilter,
+        at: Timestamp,
+        after: Option<(Timestamp, String)>,
+        limit: i64,
+    ) -> StorageResult<Vec<StoredLeadView>> {
+        timed(
+            "recent_leads",
+            self.inner.recent_leads(tenant, filter, at, after, limit),
+        )
+        .await
+    }
+
     async fn lead_facts_page(
         &self,
         tenant: &str,

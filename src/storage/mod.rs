@@ -214,6 +214,17 @@ pub trait Storage: Send + Sync + 'static {
         limit: i64,
     ) -> StorageResult<Vec<StoredLeadView>>;
 
+    /// Leads as `list_leads` finds them, most recently qualified first, after
+    /// the `(updated_at, lead_id)` of the previous page's last lead.
+    async fn recent_leads(
+        &self,
+        tenant: &str,
+        filter: LeadFilter,
+        at: Timestamp,
+        after: Option<(Timestamp, String)>,
+        limit: i64,
+    ) -> StorageResult<Vec<StoredLeadView>>;
+
     /// The stage and merged facts of up to `limit` leads of the tenant, by
     /// lead id, after `after` (exclusive): one page of a walk through every
     /// stored lead.

@@ -253,6 +253,42 @@ fn latest_verdicts<'q, DB: Dialect>(
     }
 }
 
+/// ` AND …` of a lead listing's filters on `leads`; an effective outcome is
+/// judged at `at`.
+fn lead_filter<'q, DB: Dialect>(query: &mut Statement<'q, DB>, filter: LeadFilter, at: Timestamp) {
+    if let Some(stage) = filter.stage {
+        query.push(" AND stage = ").bind(stage.code());
+    }
+    if let Some(outcome) = filter.outcome {
+        query.push(" AND latest_outcome = ").bind(outcome.code());
+    }
+    if let Some(class) = filter.lifecycle_class {
+        query
+            .push(" AND latest_lifecycle_class = ")
+            .bind(class.code());
+    }
+    if let Some(tier) = filter.value_tier {
+        query.push(" AND latest_value_tier = ").bind(tier.code());
+    }
+    if let Some(churn) = filter.churn_status {
+        query.push(" AND latest_churn_status = ").bind(churn.code());
+    }
+    if let Some(outcome) = filter.effective_outcome {
+        // The newest override decides while it applies; then the verdict.
+        query.push(
+            " AND COALESCE((SELECT CASE WHEN o.cleared_at IS NULL \
+             AND (o.expires_at IS NULL OR o.expires_at > ",
+        );
+        query.bind(codec::ts_to_text(at)).push(DB::TIMESTAMP);
+        query.push(
+            ") THEN o.outcome END FROM overrides AS o \
+             WHERE o.tenant = leads.tenant AND o.lead_id = leads.lead_id \
+             ORDER BY o.created_at DESC, o.override_id DESC LIMIT 1), latest_outcome) = ",
+        );
+        query.bind(outcome.code());
+    }
+}
+
 /// Texts as a JSON array, to bind as one value.
 fn json_array(texts: &[&str]) -> StorageResult<String> {
     serde_json::to_string(texts).map_err(|e| StorageError::Unavailable(e.into()))
@@ -381,43 +417,38 @@ impl<B: Backend> Storage for SqlStorage<B> {
         limit: i64,
     ) -> StorageResult<Vec<StoredLeadView>> {
         let mut query = Self::select(&self.columns.lead_view, "leads", tenant);
-        if let Some(stage) = filter.stage {
-            query.push(" AND stage = ").bind(stage.code());
-        }
-        if let Some(outcome) = filter.outcome {
-            query.push(" AND latest_outcome = ").bind(outcome.code());
-        }
-        if let Some(class) = filter.lifecycle_class {
-            query
-                .push(" AND latest_lifecycle_class = ")
-                .bind(class.code());
-        }
-        if let Some(tier) = filter.value_tier {
-            query.push(" AND latest_value_tier = ").bind(tier.code());
-        }
-        if let Some(churn) = filter.churn_status {
-            query.push(" AND latest_churn_status = ").bind(churn.code());
-        }
-        if let Some(outcome) = filter.effective_outcome {
-            // The newest override decides while it applies; then the verdict.
-            query.push(
-                " AND COALESCE((SELECT CASE WHEN o.cleared_at IS NULL \
-                 AND (o.expires_at IS NULL OR o.expires_at > ",
-            );
-            query
-                .bind(codec::ts_to_text(at))
-                .push(<B::Db as Dialect>::TIMESTAMP);
-            query.push(
-                ") THEN o.outcome END FROM overrides AS o \
-                 WHERE o.tenant = leads.tenant AND o.lead_id = leads.lead_id \
-                 ORDER BY o.created_at DESC, o.override_id DESC LIMIT 1), latest_outcome) = ",
-            );
-            query.bind(outcome.code());
-        }
+        lead_filter::<B::Db>(&mut query, filter, at);
         if let Some(after) = after {
             query.push(" AND lead_id > ").bind(after);
         }
         query.push(" ORDER BY lead_id LIMIT ").bind(limit);
+        self.read_all(query, decode::<LeadViewRow, _>).await
+    }
+
+    async fn recent_leads(
+        &self,
+        tenant: &str,
+        filter: LeadFilter,
+        at: Timestamp,
+        after: Option<(Timestamp, String)>,
+        limit: i64,
+    ) -> StorageResult<Vec<StoredLeadView>> {
+        let mut query = Self::select(&self.columns.lead_view, "leads", tenant);
+        lead_filter::<B::Db>(&mut query, filter, at);
+        let ts = <B::Db as Dialect>::TIMESTAMP;
+        if let Some((updated_at, lead_id)) = after {
+            let updated_at = codec::ts_to_text(updated_at);
+            query.push(" AND (updated_at < ").bind(updated_at.clone());
+            query.push(ts).push(" OR (updated_at = ").bind(updated_at);
+            query
+                .push(ts)
+                .push(" AND lead_id < ")
+                .bind(lead_id)
+                .push("))");
+        }
+        query
+            .push(" ORDER BY updated_at DESC, lead_id DESC LIMIT ")
+            .bind(limit);
         self.read_all(query, decode::<LeadViewRow, _>).await
     }
 

@@ -287,6 +287,8 @@ pub struct AppOptions {
     /// Serve TLS with this certificate (and connect the clients over TLS).
     pub tls: Option<TestTls>,
     pub limits: leadqual::grpc::Limits,
+    /// Serve the console on a free port too (see [`TestApp::console_port`]).
+    pub console: bool,
 }
 
 /// A running server and clients connected to it.
@@ -296,6 +298,8 @@ pub struct TestApp {
     pub admin: AdminClient,
     pub channel: Channel,
     pub port: u16,
+    /// The console's port, when [`AppOptions::console`] asked for it.
+    pub console_port: Option<u16>,
     auth: Auth,
     options: AppOptions,
     shutdown: Option<oneshot::Sender<()>>,
@@ -325,6 +329,9 @@ pub fn settings(database_url: &str, options: &AppOptions) -> Settings {
         allow_unauthenticated: options.allow_unauthenticated,
         tls: options.tls.as_ref().map(TestTls::files),
         metrics_listen: None,
+        console_listen: options
+            .console
+            .then(|| "127.0.0.1:0".parse().expect("address")),
         limits: options.limits.clone(),
         database_wait: Duration::ZERO,
         drain_timeout: Duration::from_secs(10),
@@ -336,6 +343,7 @@ async fn start(database: TestDatabase, options: AppOptions, auth: Auth) -> TestA
         .await
         .expect("the application starts");
     let port = app.port();
+    let console_port = app.console_port();
     let (tx, rx) = oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until_stopped(async move {
         let _ = rx.await;
@@ -350,6 +358,7 @@ async fn start(database: TestDatabase, options: AppOptions, auth: Auth) -> TestA
         admin: clients.admin,
         channel,
         port,
+        console_port,
         auth,
         options,
         shutdown: Some(tx),

@@ -8,6 +8,7 @@ mod audit;
 mod auth;
 mod bulk;
 mod cli;
+mod console;
 mod criteria_and_health;
 mod failures;
 mod health_check;
