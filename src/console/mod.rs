@@ -4,8 +4,10 @@
 //! as to the RPCs behind them.
 //!
 //! URLs are stable, to paste into a CRM note: `/sign-in`, `/leads` (the
-//! review queue; filters as query parameters), `/leads/{lead_id}`.
+//! review queue; filters as query parameters), `/leads/{lead_id}`,
+//! `/import` (and `/import/{job}` for one upload).
 
+mod import;
 mod pages;
 pub mod session;
 mod tls;
@@ -16,7 +18,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use axum::Router;
-use axum::extract::{Form, FromRequestParts, Path, Query, State};
+use axum::extract::{DefaultBodyLimit, Form, FromRequestParts, Path, Query, State};
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode};
@@ -56,6 +58,7 @@ pub struct ConsoleState {
     qualifier: Qualifier,
     auth: Arc<Authenticator>,
     sessions: Arc<Sessions>,
+    imports: Arc<import::Imports>,
     /// Served over TLS: cookies are Secure.
     secure: bool,
 }
@@ -66,6 +69,7 @@ impl ConsoleState {
             qualifier,
             auth,
             sessions: Arc::new(Sessions::new(SESSION_TTL)),
+            imports: Arc::default(),
             secure,
         }
     }
@@ -81,6 +85,14 @@ pub fn router(state: ConsoleState) -> Router {
         .route("/leads/{lead_id}", get(lead))
         .route("/leads/{lead_id}/override", post(override_lead))
         .route("/leads/{lead_id}/override/clear", post(clear_override))
+        .route(
+            "/import",
+            get(import::page)
+                .post(import::upload)
+                .layer(DefaultBodyLimit::max(import::MAX_UPLOAD_BYTES + 64 * 1024)),
+        )
+        .route("/import/{id}", get(import::status))
+        .route("/import/{id}/results.csv", get(import::results))
         .route("/static/console.css", get(css))
         .fallback(|| async { page_error(StatusCode::NOT_FOUND, "No such page.") })
         .with_state(state)

@@ -6,6 +6,7 @@ use axum::http::StatusCode;
 use maud::{DOCTYPE, Markup, html};
 
 use super::SignedIn;
+use crate::auth::Role;
 use crate::domain::account::{Account, ChurnStatus, PlaybookStatus, ValueStatus};
 use crate::domain::{Outcome, SignalStatus, Stage};
 use crate::qualification::LeadView;
@@ -34,13 +35,25 @@ fn time(ts: jiff::Timestamp) -> String {
 }
 
 /// The frame of every page: the navigation, who is signed in, sign-out.
-fn layout(user: Option<&SignedIn>, title: &str, body: Markup) -> Markup {
+pub(super) fn layout(user: Option<&SignedIn>, title: &str, body: Markup) -> Markup {
+    layout_refreshing(user, title, false, body)
+}
+
+/// [`layout`], reloading itself every second while `refresh` (a job's
+/// progress, without JavaScript).
+pub(super) fn layout_refreshing(
+    user: Option<&SignedIn>,
+    title: &str,
+    refresh: bool,
+    body: Markup,
+) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
             head {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
+                @if refresh { meta http-equiv="refresh" content="1"; }
                 title { (title) " · leadqual" }
                 link rel="stylesheet" href="/static/console.css";
             }
@@ -50,6 +63,7 @@ fn layout(user: Option<&SignedIn>, title: &str, body: Markup) -> Markup {
                     @if let Some(user) = user {
                         nav aria-label="Main" {
                             a href="/leads" { "Review queue" }
+                            @if user.caller.role.includes(Role::Scorer) { a href="/import" { "Import" } }
                         }
                         div class="who" {
                             span { "Tenant " strong { (user.caller.tenant) } " · "
