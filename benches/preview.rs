@@ -11,7 +11,9 @@
 //!
 //! - PreviewProfile of a stricter candidate, once to warm up and then
 //!   `--runs` times, checking that every lead was evaluated;
-//! - GetSignalStats over every lead, as often, checking the count.
+//! - GetSignalStats over every lead, as often, checking the count;
+//! - the console's lead page for leads across the range and its review
+//!   queue, signed in as a reader.
 //!
 //! The engine's share: the same facts decoded from their stored JSON and
 //! evaluated under both profiles in this process on one core, alone, in the
@@ -282,7 +284,9 @@ async fn seed(
             let q = qualification(n);
             async move { storage.commit_qualification(q).await }
         })
-        .buffer_unordered(512);
+        // Enough at once to fill SQLite's commit groups, few enough that none
+        // waits out the PostgreSQL pool's acquire timeout on a busy machine.
+        .buffer_unordered(128);
     while let Some(done) = commits.next().await {
         done.context("seeding a lead failed")?;
     }
@@ -309,18 +313,20 @@ async fn measure(backend: &str, url: &str, leads: usize, runs: usize) -> anyhow:
     println!("=== {backend}: {leads} leads");
     let storage = leadqual::storage::connect(url).await?;
     let keys = Authenticator::new(storage.clone(), false);
-    let issue = async |role: Role| -> anyhow::Result<AsciiMetadataValue> {
+    let issue = async |role: Role| -> anyhow::Result<(String, AsciiMetadataValue)> {
         let key = keys
             .issue(TENANT, &[role], "preview bench", CLI_ACTOR)
             .await
             .map_err(|e| anyhow::anyhow!("cannot create an API key: {e}"))?;
-        bearer(&key.secret)
+        Ok((key.secret.clone(), bearer(&key.secret)?))
     };
-    let admin = issue(Role::Admin).await?;
-    let reader = issue(Role::Reader).await?;
-    let settings = Settings::new("127.0.0.1:0".parse()?, url);
+    let (_, admin) = issue(Role::Admin).await?;
+    let (reader_secret, reader) = issue(Role::Reader).await?;
+    let mut settings = Settings::new("127.0.0.1:0".parse()?, url);
+    settings.console_listen = Some("127.0.0.1:0".parse()?);
     let app = Application::build(&settings).await?;
     let port = app.port();
+    let console_port = app.console_port().context("the console listens")?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until_stopped(async move {
         let _ = stopped.await;
@@ -421,6 +427,8 @@ async fn measure(backend: &str, url: &str, leads: usize, runs: usize) -> anyhow:
             stats_median.as_secs_f64()
         );
 
+        console(console_port, &reader_secret, leads, runs).await?;
+
         // The engine alone over the same facts: publish the candidate to
         // read it back as the service parsed it.
         client
@@ -499,6 +507,85 @@ async fn measure(backend: &str, url: &str, leads: usize, runs: usize) -> anyhow:
     let served = server.await.context("the server task panicked")?;
     measured?;
     served.context("the server failed")
+}
+
+/// The console's pages over the stored leads, as a browser asks for them:
+/// a lead's page (its latest verdict, account section and history) for
+/// leads spread over the whole range, and the first page of the review
+/// queue. Times are to the last byte of the page.
+async fn console(port: u16, secret: &str, leads: usize, runs: usize) -> anyhow::Result<()> {
+    const LEAD_TARGET: Duration = Duration::from_millis(50);
+    let http = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
+    let base = format!("http://127.0.0.1:{port}");
+    let form = http
+        .get(format!("{base}/sign-in"))
+        .send()
+        .await?
+        .text()
+        .await?;
+    let marker = "name=\"csrf\" value=\"";
+    let at = form.find(marker).context("the sign-in form's token")? + marker.len();
+    let csrf = form[at..at + 64].to_owned();
+    let signed_in = http
+        .post(format!("{base}/sign-in"))
+        .form(&[("key", secret), ("csrf", &csrf), ("next", "/leads")])
+        .send()
+        .await?;
+    ensure!(
+        signed_in.status() == 303,
+        "sign-in answered {}",
+        signed_in.status()
+    );
+    let get = async |path: String| -> anyhow::Result<Duration> {
+        let started = Instant::now();
+        let response = http.get(format!("{base}{path}")).send().await?;
+        ensure!(
+            response.status() == 200,
+            "GET {path}: {}",
+            response.status()
+        );
+        let page = response.text().await?;
+        ensure!(page.contains("</html>"), "GET {path}: a whole page");
+        Ok(started.elapsed())
+    };
+    let samples = (runs * 40).max(20);
+    let mut lead_times = Vec::new();
+    for i in 0..=samples {
+        let n = (i as u64 * 7_919) % leads as u64;
+        let took = get(format!("/leads/lead-{n:07}")).await?;
+        if i > 0 {
+            lead_times.push(took);
+        }
+    }
+    lead_times.sort();
+    let p99 = lead_times[(lead_times.len() * 99 / 100).min(lead_times.len() - 1)];
+    let (best, median) = best_median(lead_times);
+    println!(
+        "console lead page: best {:.1} ms, median {:.1} ms, p99 {:.1} ms of {samples}; \
+         {:.0}% of the {} ms target",
+        best.as_secs_f64() * 1e3,
+        median.as_secs_f64() * 1e3,
+        p99.as_secs_f64() * 1e3,
+        100.0 * median.as_secs_f64() / LEAD_TARGET.as_secs_f64(),
+        LEAD_TARGET.as_millis(),
+    );
+    let mut queue_times = Vec::new();
+    for run in 0..=runs {
+        let took = get("/leads".to_owned()).await?;
+        if run > 0 {
+            queue_times.push(took);
+        }
+    }
+    let (best, median) = best_median(queue_times);
+    println!(
+        "console review queue (first page of 50, newest first): best {:.1} ms, median {:.1} ms",
+        best.as_secs_f64() * 1e3,
+        median.as_secs_f64() * 1e3,
+    );
+    Ok(())
 }
 
 /// A throwaway PostgreSQL database.
