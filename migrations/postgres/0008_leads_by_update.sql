@@ -1,2 +1,86 @@
--- The console's review queue lists leads most recently qualified first.
-CREATE INDEX leads_by_update ON leads (tenant, updated_at, lead_id);
+-- Each lead keeps which criteria its latest verdict fired, found unknown, and
+-- fired as knockouts, as bit masks (bit i: the criterion numbered i + 1),
+-- so that counts over the latest verdicts (GetSignalStats, the console's
+-- funnel) read one row per lead instead of its 21 signal rows. Filled here
+-- from the stored signals.
+ALTER TABLE leads ADD COLUMN latest_fired_mask BIGINT;
+ALTER TABLE leads ADD COLUMN latest_unknown_mask BIGINT;
+ALTER TABLE leads ADD COLUMN latest_knockout_mask BIGINT;
+UPDATE leads SET
+    latest_fired_mask = (SELECT COALESCE(SUM(BIT), 0) FROM (SELECT CASE s.criterion
+        WHEN 'COMPANY_SIZE_MISMATCH' THEN 1
+        WHEN 'REVENUE_MISMATCH' THEN 2
+        WHEN 'VERTICAL_MISMATCH' THEN 4
+        WHEN 'BUSINESS_MODEL_MISMATCH' THEN 8
+        WHEN 'OUTSIDE_TERRITORY' THEN 16
+        WHEN 'COUNTRY_TIMEZONE_MISMATCH' THEN 32
+        WHEN 'DISRESPECTFUL' THEN 64
+        WHEN 'EMOTIONAL_DECISIONS' THEN 128
+        WHEN 'ERRATIC_ENGAGEMENT' THEN 256
+        WHEN 'WITHHOLDS_ANSWERS' THEN 512
+        WHEN 'NO_COMPROMISE' THEN 1024
+        WHEN 'CONTRADICTORY_STATEMENTS' THEN 2048
+        WHEN 'REFUSES_PLAN' THEN 4096
+        WHEN 'INSUFFICIENT_RESOURCES' THEN 8192
+        WHEN 'DISORGANIZED' THEN 16384
+        WHEN 'NOT_A_PRIORITY' THEN 32768
+        WHEN 'MAGIC_WAND' THEN 65536
+        WHEN 'IGNORES_PRESCRIPTIONS' THEN 131072
+        WHEN 'MEETING_DISRUPTIONS' THEN 262144
+        WHEN 'FEIGNED_COMPLIANCE' THEN 524288
+        WHEN 'REPEATED_EXPLANATIONS' THEN 1048576
+        ELSE 0 END AS BIT FROM signals AS s
+        WHERE s.verdict_id = leads.latest_verdict_id AND s.status = 'FIRED') AS f),
+    latest_unknown_mask = (SELECT COALESCE(SUM(BIT), 0) FROM (SELECT CASE s.criterion
+        WHEN 'COMPANY_SIZE_MISMATCH' THEN 1
+        WHEN 'REVENUE_MISMATCH' THEN 2
+        WHEN 'VERTICAL_MISMATCH' THEN 4
+        WHEN 'BUSINESS_MODEL_MISMATCH' THEN 8
+        WHEN 'OUTSIDE_TERRITORY' THEN 16
+        WHEN 'COUNTRY_TIMEZONE_MISMATCH' THEN 32
+        WHEN 'DISRESPECTFUL' THEN 64
+        WHEN 'EMOTIONAL_DECISIONS' THEN 128
+        WHEN 'ERRATIC_ENGAGEMENT' THEN 256
+        WHEN 'WITHHOLDS_ANSWERS' THEN 512
+        WHEN 'NO_COMPROMISE' THEN 1024
+        WHEN 'CONTRADICTORY_STATEMENTS' THEN 2048
+        WHEN 'REFUSES_PLAN' THEN 4096
+        WHEN 'INSUFFICIENT_RESOURCES' THEN 8192
+        WHEN 'DISORGANIZED' THEN 16384
+        WHEN 'NOT_A_PRIORITY' THEN 32768
+        WHEN 'MAGIC_WAND' THEN 65536
+        WHEN 'IGNORES_PRESCRIPTIONS' THEN 131072
+        WHEN 'MEETING_DISRUPTIONS' THEN 262144
+        WHEN 'FEIGNED_COMPLIANCE' THEN 524288
+        WHEN 'REPEATED_EXPLANATIONS' THEN 1048576
+        ELSE 0 END AS BIT FROM signals AS s
+        WHERE s.verdict_id = leads.latest_verdict_id AND s.status = 'UNKNOWN') AS u),
+    latest_knockout_mask = (SELECT COALESCE(SUM(BIT), 0) FROM (SELECT CASE s.criterion
+        WHEN 'COMPANY_SIZE_MISMATCH' THEN 1
+        WHEN 'REVENUE_MISMATCH' THEN 2
+        WHEN 'VERTICAL_MISMATCH' THEN 4
+        WHEN 'BUSINESS_MODEL_MISMATCH' THEN 8
+        WHEN 'OUTSIDE_TERRITORY' THEN 16
+        WHEN 'COUNTRY_TIMEZONE_MISMATCH' THEN 32
+        WHEN 'DISRESPECTFUL' THEN 64
+        WHEN 'EMOTIONAL_DECISIONS' THEN 128
+        WHEN 'ERRATIC_ENGAGEMENT' THEN 256
+        WHEN 'WITHHOLDS_ANSWERS' THEN 512
+        WHEN 'NO_COMPROMISE' THEN 1024
+        WHEN 'CONTRADICTORY_STATEMENTS' THEN 2048
+        WHEN 'REFUSES_PLAN' THEN 4096
+        WHEN 'INSUFFICIENT_RESOURCES' THEN 8192
+        WHEN 'DISORGANIZED' THEN 16384
+        WHEN 'NOT_A_PRIORITY' THEN 32768
+        WHEN 'MAGIC_WAND' THEN 65536
+        WHEN 'IGNORES_PRESCRIPTIONS' THEN 131072
+        WHEN 'MEETING_DISRUPTIONS' THEN 262144
+        WHEN 'FEIGNED_COMPLIANCE' THEN 524288
+        WHEN 'REPEATED_EXPLANATIONS' THEN 1048576
+        ELSE 0 END AS BIT FROM signals AS s
+        WHERE s.verdict_id = leads.latest_verdict_id AND s.status = 'FIRED' AND s.knockout) AS k)
+WHERE latest_verdict_id IS NOT NULL;
+-- The review queue lists leads most recently qualified first; the same index
+-- covers the counts above over a time range.
+CREATE INDEX leads_by_update ON leads (tenant, updated_at, lead_id, stage, latest_outcome,
+    latest_fired_mask, latest_unknown_mask, latest_knockout_mask);

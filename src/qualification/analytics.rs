@@ -320,10 +320,34 @@ impl Qualifier {
         end: Option<Timestamp>,
         stage: Option<Stage>,
     ) -> Result<SignalStats, AppError> {
+        self.stats(tenant, start, end, stage, true).await
+    }
+
+    /// [`Qualifier::signal_stats`] without the facts missing per criterion:
+    /// the counts of the funnel, read from one row per lead.
+    pub async fn funnel(
+        &self,
+        tenant: &str,
+        start: Option<Timestamp>,
+        end: Option<Timestamp>,
+        stage: Option<Stage>,
+    ) -> Result<SignalStats, AppError> {
+        self.stats(tenant, start, end, stage, false).await
+    }
+
+    async fn stats(
+        &self,
+        tenant: &str,
+        start: Option<Timestamp>,
+        end: Option<Timestamp>,
+        stage: Option<Stage>,
+        missing_facts: bool,
+    ) -> Result<SignalStats, AppError> {
         let filter = StatsFilter {
             start,
             end: end.unwrap_or_else(now),
             stage,
+            missing_facts,
         };
         let rows = self.storage.signal_stats(tenant, filter).await?;
 

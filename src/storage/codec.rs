@@ -218,6 +218,20 @@ pub struct Prepared<'a> {
     pub lifecycle_class: Option<&'static str>,
     pub value_tier: Option<&'static str>,
     pub churn_status: Option<&'static str>,
+    /// Which criteria fired, were unknown, and fired as knockouts, as the
+    /// lead keeps them (see [`signal_mask`]).
+    pub fired_mask: i64,
+    pub unknown_mask: i64,
+    pub knockout_mask: i64,
+}
+
+/// The criteria of `signals` that pass `keep` as a bit mask: bit i for the
+/// criterion numbered i + 1.
+pub fn signal_mask(signals: &[Signal], keep: impl Fn(&Signal) -> bool) -> i64 {
+    signals
+        .iter()
+        .filter(|s| keep(s))
+        .fold(0, |mask, s| mask | 1 << s.criterion.index())
 }
 
 impl<'a> Prepared<'a> {
@@ -251,6 +265,84 @@ impl<'a> Prepared<'a> {
             lifecycle_class: account.map(|a| a.lifecycle.class.code()),
             value_tier: account.and_then(|a| a.value.tier).map(Tier::code),
             churn_status: account.map(|a| a.churn.status.code()),
+            fired_mask: signal_mask(&v.evaluation.signals, |s| s.status == SignalStatus::Fired),
+            unknown_mask: signal_mask(&v.evaluation.signals, |s| s.status == SignalStatus::Unknown),
+            knockout_mask: signal_mask(&v.evaluation.signals, |s| {
+                s.status == SignalStatus::Fired && s.knockout
+            }),
         }
     }
+}
+
+/// One group of the signal statistics as the database counted it: the leads
+/// of one stage and outcome, and per criterion (in catalogue order) how many
+/// fired it, found it unknown and fired it as a knockout.
+#[derive(Deserialize)]
+pub struct StatsGroup {
+    stage: Stage,
+    outcome: Outcome,
+    leads: i64,
+    fired: Vec<i64>,
+    unknown: Vec<i64>,
+    knockout: Vec<i64>,
+}
+
+/// The statistics' rows by criterion and status, and by stage and outcome,
+/// from the groups: a criterion of a stage later than the leads' is not
+/// applicable to them, one neither fired nor unknown is clear.
+pub fn stats_rows(groups: &[StatsGroup]) -> anyhow::Result<super::SignalStatsRows> {
+    use std::collections::BTreeMap;
+    // (criterion, status) -> (leads, of them disqualified, as a knockout)
+    let mut signals: BTreeMap<(usize, &'static str), (i64, i64, i64)> = BTreeMap::new();
+    let mut outcomes = Vec::new();
+    for g in groups {
+        let n = Criterion::COUNT;
+        anyhow::ensure!(
+            g.fired.len() == n && g.unknown.len() == n && g.knockout.len() == n,
+            "stored statistics have {} criteria, not {n}",
+            g.fired.len()
+        );
+        outcomes.push((
+            g.stage.code().to_owned(),
+            g.outcome.code().to_owned(),
+            g.leads,
+        ));
+        let disqualified = g.outcome == Outcome::Disqualified;
+        for def in &crate::domain::CATALOGUE {
+            let i = def.criterion.index();
+            let mut add = |status: SignalStatus, leads: i64, knockout: i64| {
+                if leads > 0 {
+                    let row = signals.entry((i, status.code())).or_default();
+                    row.0 += leads;
+                    if disqualified {
+                        row.1 += leads;
+                        row.2 += knockout;
+                    }
+                }
+            };
+            if def.stage > g.stage {
+                add(SignalStatus::NotApplicable, g.leads, 0);
+            } else {
+                add(SignalStatus::Fired, g.fired[i], g.knockout[i]);
+                add(SignalStatus::Unknown, g.unknown[i], 0);
+                add(SignalStatus::Clear, g.leads - g.fired[i] - g.unknown[i], 0);
+            }
+        }
+    }
+    Ok(super::SignalStatsRows {
+        signals: signals
+            .into_iter()
+            .map(|((i, status), (leads, disqualified, knockout))| {
+                (
+                    crate::domain::CATALOGUE[i].code.to_owned(),
+                    status.to_owned(),
+                    leads,
+                    disqualified,
+                    knockout,
+                )
+            })
+            .collect(),
+        missing_facts: Vec::new(),
+        outcomes,
+    })
 }

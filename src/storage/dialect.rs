@@ -47,6 +47,8 @@ pub trait Dialect: Database {
     fn json(column: &str) -> String;
     /// A JSON object of `'key', value, …` pairs, as text.
     fn json_object(pairs: &str) -> String;
+    /// A JSON array of `value, …`, to nest in a JSON object.
+    fn json_array(items: &str) -> String;
     /// A FROM item of the elements of the JSON array of strings in `column`,
     /// one row each, as text in column `value` of `alias`.
     fn json_array_texts(column: &str, alias: &str) -> String;

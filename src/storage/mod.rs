@@ -97,6 +97,9 @@ pub struct StatsFilter {
     pub start: Option<Timestamp>,
     pub end: Timestamp,
     pub stage: Option<Stage>,
+    /// Count the facts missing per criterion too: the costly part, which
+    /// reads every unknown signal's row.
+    pub missing_facts: bool,
 }
 
 /// Signal statistics as the database grouped them, by stored code.

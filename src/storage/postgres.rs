@@ -39,6 +39,10 @@ impl Dialect for Postgres {
         format!("json_build_object({pairs})::text")
     }
 
+    fn json_array(items: &str) -> String {
+        format!("json_build_array({items})")
+    }
+
     fn json_array_texts(column: &str, alias: &str) -> String {
         format!("jsonb_array_elements_text({column}) AS {alias}(value)")
     }
@@ -395,9 +399,10 @@ impl Backend for PostgresBackend {
              l AS ( \
                  INSERT INTO leads (tenant, lead_id, stage, facts, revision, latest_verdict_id, \
                      latest_outcome, latest_lifecycle_class, latest_value_tier, \
-                     latest_churn_status, created_at, updated_at) \
-                 SELECT $2, $3, $15, $9::jsonb, $4, $1, $6, $26, $27, $28, $12::timestamptz, \
-                     $12::timestamptz FROM v \
+                     latest_churn_status, latest_fired_mask, latest_unknown_mask, \
+                     latest_knockout_mask, created_at, updated_at) \
+                 SELECT $2, $3, $15, $9::jsonb, $4, $1, $6, $26, $27, $28, $29, $30, $31, \
+                     $12::timestamptz, $12::timestamptz FROM v \
                  ON CONFLICT (tenant, lead_id) DO UPDATE SET stage = EXCLUDED.stage, \
                      facts = EXCLUDED.facts, revision = EXCLUDED.revision, \
                      latest_verdict_id = EXCLUDED.latest_verdict_id, \
@@ -405,6 +410,9 @@ impl Backend for PostgresBackend {
                      latest_lifecycle_class = EXCLUDED.latest_lifecycle_class, \
                      latest_value_tier = EXCLUDED.latest_value_tier, \
                      latest_churn_status = EXCLUDED.latest_churn_status, \
+                     latest_fired_mask = EXCLUDED.latest_fired_mask, \
+                     latest_unknown_mask = EXCLUDED.latest_unknown_mask, \
+                     latest_knockout_mask = EXCLUDED.latest_knockout_mask, \
                      updated_at = EXCLUDED.updated_at \
                      WHERE leads.revision = $14::bigint \
                  RETURNING 1), \
@@ -460,6 +468,9 @@ impl Backend for PostgresBackend {
         .bind(p.lifecycle_class)
         .bind(p.value_tier)
         .bind(p.churn_status)
+        .bind(p.fired_mask)
+        .bind(p.unknown_mask)
+        .bind(p.knockout_mask)
         .fetch_one(&mut *self.writer().await?)
         .await?;
         if stored == 1 {
@@ -517,11 +528,12 @@ impl Backend for PostgresBackend {
                  SELECT * FROM UNNEST($2::text[], $3::text[], $4::int8[], $5::text[], \
                      $6::text[], $7::int4[], $8::int8[], $9::text[], $10::text[], $11::text[], \
                      $12::text[], $13::text[], $14::text[], $15::text[], $27::int8[], \
-                     $28::text[], $29::text[], $30::text[], $31::text[]) \
+                     $28::text[], $29::text[], $30::text[], $31::text[], $32::int8[], \
+                     $33::int8[], $34::int8[]) \
                  AS t(verdict_id, lead_id, seq, stage, outcome, score, profile_version, facts, \
                      facts_hash, request_id, evaluated_at, evaluation_date, lead_stage, \
                      signals_json, expected_revision, account_json, lifecycle_class, \
-                     value_tier, churn_status)), \
+                     value_tier, churn_status, fired_mask, unknown_mask, knockout_mask)), \
              v AS ( \
                  INSERT INTO verdicts (verdict_id, tenant, lead_id, seq, stage, outcome, score, \
                      profile_version, facts, facts_hash, request_id, evaluated_at, \
@@ -538,10 +550,12 @@ impl Backend for PostgresBackend {
              l AS ( \
                  INSERT INTO leads (tenant, lead_id, stage, facts, revision, latest_verdict_id, \
                      latest_outcome, latest_lifecycle_class, latest_value_tier, \
-                     latest_churn_status, created_at, updated_at) \
+                     latest_churn_status, latest_fired_mask, latest_unknown_mask, \
+                     latest_knockout_mask, created_at, updated_at) \
                  SELECT $1, i.lead_id, i.lead_stage, i.facts::jsonb, i.seq, i.verdict_id, \
-                     i.outcome, i.lifecycle_class, i.value_tier, i.churn_status, \
-                     i.evaluated_at::timestamptz, i.evaluated_at::timestamptz \
+                     i.outcome, i.lifecycle_class, i.value_tier, i.churn_status, i.fired_mask, \
+                     i.unknown_mask, i.knockout_mask, i.evaluated_at::timestamptz, \
+                     i.evaluated_at::timestamptz \
                  FROM i WHERE i.verdict_id IN (SELECT verdict_id FROM v) \
                  ON CONFLICT (tenant, lead_id) DO UPDATE SET stage = EXCLUDED.stage, \
                      facts = EXCLUDED.facts, revision = EXCLUDED.revision, \
@@ -550,6 +564,9 @@ impl Backend for PostgresBackend {
                      latest_lifecycle_class = EXCLUDED.latest_lifecycle_class, \
                      latest_value_tier = EXCLUDED.latest_value_tier, \
                      latest_churn_status = EXCLUDED.latest_churn_status, \
+                     latest_fired_mask = EXCLUDED.latest_fired_mask, \
+                     latest_unknown_mask = EXCLUDED.latest_unknown_mask, \
+                     latest_knockout_mask = EXCLUDED.latest_knockout_mask, \
                      updated_at = EXCLUDED.updated_at \
                      WHERE leads.revision = EXCLUDED.revision - 1 \
                  RETURNING 1), \
@@ -602,6 +619,9 @@ impl Backend for PostgresBackend {
         .bind(prepared.iter().map(|p| p.lifecycle_class).collect::<Vec<_>>())
         .bind(prepared.iter().map(|p| p.value_tier).collect::<Vec<_>>())
         .bind(prepared.iter().map(|p| p.churn_status).collect::<Vec<_>>())
+        .bind(prepared.iter().map(|p| p.fired_mask).collect::<Vec<_>>())
+        .bind(prepared.iter().map(|p| p.unknown_mask).collect::<Vec<_>>())
+        .bind(prepared.iter().map(|p| p.knockout_mask).collect::<Vec<_>>())
         .fetch_all(&mut *self.writer().await?)
         .await?;
         let inserted: HashSet<String> = inserted.into_iter().map(|(id,)| id).collect();

@@ -16,7 +16,7 @@ use super::{
     AuditFilter, LeadFactsRow, LeadFilter, NewQualification, PoolUsage, SignalStatsRows,
     StatsFilter, Storage, StorageError, StorageResult,
 };
-use crate::domain::Outcome;
+use crate::domain::{Criterion, Outcome};
 use crate::records::{
     ApiKeyRecord, AuditEvent, OverrideRecord, ProfileVersion, StoredLead, StoredLeadView,
     VerdictRecord, roles_to_text,
@@ -488,35 +488,62 @@ impl<B: Backend> Storage for SqlStorage<B> {
         tenant: &str,
         filter: StatsFilter,
     ) -> StorageResult<SignalStatsRows> {
-        let mut signals = Statement::<B::Db>::new(
-            "SELECT s.criterion, s.status, count(*), \
-             sum(CASE WHEN l.latest_outcome = 'DISQUALIFIED' THEN 1 ELSE 0 END), \
-             sum(CASE WHEN l.latest_outcome = 'DISQUALIFIED' AND s.knockout THEN 1 ELSE 0 END)",
-        );
-        let signals_of_v = " JOIN signals AS s ON s.verdict_id = v.verdict_id";
-        latest_verdicts(&mut signals, signals_of_v, tenant, &filter);
-        signals.push(" GROUP BY s.criterion, s.status");
+        // Per stage and outcome: the leads, and per criterion how many of
+        // them fired it, found it unknown and fired it as a knockout, from
+        // the masks each lead keeps of its latest verdict.
+        let sums = |column: &str| {
+            let items: Vec<String> = (0..Criterion::COUNT)
+                .map(|i| format!("sum((l.{column} >> {i}) & 1)"))
+                .collect();
+            <B::Db as Dialect>::json_array(&items.join(", "))
+        };
+        let mut counts = Statement::<B::Db>::new("SELECT ");
+        counts.push(&<B::Db as Dialect>::json_object(&format!(
+            "'stage', l.stage, 'outcome', l.latest_outcome, 'leads', count(*), 'fired', {}, \
+             'unknown', {}, 'knockout', {}",
+            sums("latest_fired_mask"),
+            sums("latest_unknown_mask"),
+            sums("latest_knockout_mask")
+        )));
+        counts
+            .push(" FROM leads AS l WHERE l.tenant = ")
+            .bind(tenant);
+        counts.push(" AND l.latest_verdict_id IS NOT NULL");
+        let ts = <B::Db as Dialect>::TIMESTAMP;
+        if let Some(start) = filter.start {
+            counts.push(" AND l.updated_at >= ");
+            counts.bind(codec::ts_to_text(start)).push(ts);
+        }
+        counts.push(" AND l.updated_at < ");
+        counts.bind(codec::ts_to_text(filter.end)).push(ts);
+        if let Some(stage) = filter.stage {
+            counts.push(" AND l.stage = ").bind(stage.code());
+        }
+        counts.push(" GROUP BY l.stage, l.latest_outcome");
 
         let mut missing = Statement::<B::Db>::new("SELECT s.criterion, m.value, count(*)");
         let facts = format!(
-            "{signals_of_v} CROSS JOIN {}",
+            " JOIN signals AS s ON s.verdict_id = v.verdict_id CROSS JOIN {}",
             <B::Db as Dialect>::json_array_texts("s.missing_facts", "m")
         );
         latest_verdicts(&mut missing, &facts, tenant, &filter);
         missing.push(" AND s.status = 'UNKNOWN' GROUP BY s.criterion, m.value");
 
-        let mut outcomes = Statement::<B::Db>::new("SELECT v.stage, v.outcome, count(*)");
-        latest_verdicts(&mut outcomes, "", tenant, &filter);
-        outcomes.push(" GROUP BY v.stage, v.outcome");
-
         let mut conn = self.backend.reader().await?;
         let mut tx = conn.begin_with(<B::Db as Dialect>::BEGIN_SNAPSHOT).await?;
-        let rows = SignalStatsRows {
-            signals: signals.fetch_all(&mut *tx).await?,
-            missing_facts: missing.fetch_all(&mut *tx).await?,
-            outcomes: outcomes.fetch_all(&mut *tx).await?,
+        let groups: Vec<(String,)> = counts.fetch_all(&mut *tx).await?;
+        let missing_facts = if filter.missing_facts {
+            missing.fetch_all(&mut *tx).await?
+        } else {
+            Vec::new()
         };
         tx.commit().await?;
+        let groups = groups
+            .into_iter()
+            .map(decode_doc::<codec::StatsGroup>)
+            .collect::<StorageResult<Vec<_>>>()?;
+        let mut rows = codec::stats_rows(&groups).map_err(StorageError::Corrupt)?;
+        rows.missing_facts = missing_facts;
         Ok(rows)
     }
 

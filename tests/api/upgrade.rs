@@ -97,4 +97,30 @@ async fn verdicts_stored_before_the_upgrade_read_back_unchanged(backend: Backend
             "VERTICAL_MISMATCH:CLEAR:",
         ]
     );
+
+    // Statistics count the stored verdict from what the lead keeps of it
+    // (migration 8 filled that in from the signal rows).
+    let stats = app
+        .client
+        .get_signal_stats(leadqual::proto::v1::GetSignalStatsRequest::default())
+        .await
+        .expect("GetSignalStats")
+        .into_inner();
+    assert_eq!(stats.leads, 1);
+    let of = |c: Criterion| {
+        stats
+            .criteria
+            .iter()
+            .find(|s| s.criterion == c as i32)
+            .expect("every criterion")
+    };
+    assert_eq!(of(Criterion::CompanySizeMismatch).fired, 1);
+    assert_eq!(of(Criterion::RevenueMismatch).unknown, 1);
+    assert_eq!(of(Criterion::RevenueMismatch).fired, 0);
+    assert_eq!(
+        of(Criterion::RevenueMismatch).missing_facts[0].fact,
+        "annual_revenue_usd"
+    );
+    assert_eq!(stats.disqualifying.len(), 1);
+    assert_eq!(stats.disqualifying[0].as_knockout, 1);
 }

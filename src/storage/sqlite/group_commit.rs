@@ -228,7 +228,7 @@ async fn write_qualifications(
         let mut upsert = QueryBuilder::<Sqlite>::new(
             "INSERT INTO leads (tenant, lead_id, stage, facts, revision, latest_verdict_id, \
              latest_outcome, latest_lifecycle_class, latest_value_tier, latest_churn_status, \
-             created_at, updated_at) ",
+             latest_fired_mask, latest_unknown_mask, latest_knockout_mask, created_at, updated_at) ",
         );
         upsert.push_values(chunk, |mut b, p| {
             let v = &p.q.verdict;
@@ -242,6 +242,9 @@ async fn write_qualifications(
                 .push_bind(p.lifecycle_class)
                 .push_bind(p.value_tier)
                 .push_bind(p.churn_status)
+                .push_bind(p.fired_mask)
+                .push_bind(p.unknown_mask)
+                .push_bind(p.knockout_mask)
                 .push_bind(p.at.as_str())
                 .push_bind(p.at.as_str());
         });
@@ -253,6 +256,9 @@ async fn write_qualifications(
              latest_lifecycle_class = excluded.latest_lifecycle_class, \
              latest_value_tier = excluded.latest_value_tier, \
              latest_churn_status = excluded.latest_churn_status, \
+             latest_fired_mask = excluded.latest_fired_mask, \
+             latest_unknown_mask = excluded.latest_unknown_mask, \
+             latest_knockout_mask = excluded.latest_knockout_mask, \
              updated_at = excluded.updated_at",
         );
         upsert.build().execute(&mut **tx).await?;

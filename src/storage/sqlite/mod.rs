@@ -45,6 +45,10 @@ impl Dialect for Sqlite {
         format!("json_object({pairs})")
     }
 
+    fn json_array(items: &str) -> String {
+        format!("json_array({items})")
+    }
+
     fn json_array_texts(column: &str, alias: &str) -> String {
         format!("json_each({column}) AS {alias}")
     }
