@@ -6,6 +6,8 @@
 //! URLs are stable, to paste into a CRM note: `/sign-in`, `/leads` (the
 //! review queue; filters as query parameters), `/leads/{lead_id}`.
 
+mod audit;
+mod funnel;
 mod pages;
 pub mod session;
 mod tls;
@@ -81,6 +83,8 @@ pub fn router(state: ConsoleState) -> Router {
         .route("/leads/{lead_id}", get(lead))
         .route("/leads/{lead_id}/override", post(override_lead))
         .route("/leads/{lead_id}/override/clear", post(clear_override))
+        .route("/funnel", get(funnel::funnel))
+        .route("/audit", get(audit::audit))
         .route("/static/console.css", get(css))
         .fallback(|| async { page_error(StatusCode::NOT_FOUND, "No such page.") })
         .with_state(state)

@@ -11,7 +11,7 @@ use crate::domain::{Outcome, SignalStatus, Stage};
 use crate::qualification::LeadView;
 use crate::records::VerdictRecord;
 
-fn title_case(code: &str) -> String {
+pub(super) fn title_case(code: &str) -> String {
     let lower = code.replace('_', " ").to_ascii_lowercase();
     let mut chars = lower.chars();
     match chars.next() {
@@ -34,7 +34,7 @@ fn time(ts: jiff::Timestamp) -> String {
 }
 
 /// The frame of every page: the navigation, who is signed in, sign-out.
-fn layout(user: Option<&SignedIn>, title: &str, body: Markup) -> Markup {
+pub(super) fn layout(user: Option<&SignedIn>, title: &str, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -50,6 +50,8 @@ fn layout(user: Option<&SignedIn>, title: &str, body: Markup) -> Markup {
                     @if let Some(user) = user {
                         nav aria-label="Main" {
                             a href="/leads" { "Review queue" }
+                            a href="/funnel" { "Funnel" }
+                            @if user.caller.role.includes(crate::auth::Role::Admin) { a href="/audit" { "Audit" } }
                         }
                         div class="who" {
                             span { "Tenant " strong { (user.caller.tenant) } " · "
