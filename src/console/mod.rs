@@ -7,6 +7,8 @@
 //! review queue; filters as query parameters), `/leads/{lead_id}`,
 //! `/import` (and `/import/{job}` for one upload).
 
+mod audit;
+mod funnel;
 mod import;
 mod pages;
 pub mod session;
@@ -93,6 +95,8 @@ pub fn router(state: ConsoleState) -> Router {
         )
         .route("/import/{id}", get(import::status))
         .route("/import/{id}/results.csv", get(import::results))
+        .route("/funnel", get(funnel::funnel))
+        .route("/audit", get(audit::audit))
         .route("/static/console.css", get(css))
         .fallback(|| async { page_error(StatusCode::NOT_FOUND, "No such page.") })
         .with_state(state)

@@ -12,7 +12,7 @@ use crate::domain::{Outcome, SignalStatus, Stage};
 use crate::qualification::LeadView;
 use crate::records::VerdictRecord;
 
-fn title_case(code: &str) -> String {
+pub(super) fn title_case(code: &str) -> String {
     let lower = code.replace('_', " ").to_ascii_lowercase();
     let mut chars = lower.chars();
     match chars.next() {
@@ -63,7 +63,9 @@ pub(super) fn layout_refreshing(
                     @if let Some(user) = user {
                         nav aria-label="Main" {
                             a href="/leads" { "Review queue" }
+                            a href="/funnel" { "Funnel" }
                             @if user.caller.role.includes(Role::Scorer) { a href="/import" { "Import" } }
+                            @if user.caller.role.includes(Role::Admin) { a href="/audit" { "Audit" } }
                         }
                         div class="who" {
                             span { "Tenant " strong { (user.caller.tenant) } " · "

@@ -9,6 +9,7 @@ mod auth;
 mod bulk;
 mod cli;
 mod console;
+mod console_funnel;
 mod console_import;
 mod criteria_and_health;
 mod failures;
