@@ -7,6 +7,8 @@
 //! review queue; filters as query parameters), `/leads/{lead_id}`.
 
 mod pages;
+mod profile;
+mod profile_pages;
 pub mod session;
 mod tls;
 
@@ -81,6 +83,8 @@ pub fn router(state: ConsoleState) -> Router {
         .route("/leads/{lead_id}", get(lead))
         .route("/leads/{lead_id}/override", post(override_lead))
         .route("/leads/{lead_id}/override/clear", post(clear_override))
+        .route("/profile", get(profile::show).post(profile::publish))
+        .route("/profile/preview", post(profile::preview))
         .route("/static/console.css", get(css))
         .fallback(|| async { page_error(StatusCode::NOT_FOUND, "No such page.") })
         .with_state(state)

@@ -11,7 +11,7 @@ use crate::domain::{Outcome, SignalStatus, Stage};
 use crate::qualification::LeadView;
 use crate::records::VerdictRecord;
 
-fn title_case(code: &str) -> String {
+pub(super) fn title_case(code: &str) -> String {
     let lower = code.replace('_', " ").to_ascii_lowercase();
     let mut chars = lower.chars();
     match chars.next() {
@@ -20,7 +20,7 @@ fn title_case(code: &str) -> String {
     }
 }
 
-fn outcome_badge(outcome: Option<Outcome>) -> Markup {
+pub(super) fn outcome_badge(outcome: Option<Outcome>) -> Markup {
     match outcome {
         Some(o) => html! {
             span class={ "badge " (o.code().to_ascii_lowercase()) } { (title_case(o.code())) }
@@ -29,12 +29,12 @@ fn outcome_badge(outcome: Option<Outcome>) -> Markup {
     }
 }
 
-fn time(ts: jiff::Timestamp) -> String {
+pub(super) fn time(ts: jiff::Timestamp) -> String {
     ts.strftime("%Y-%m-%d %H:%M UTC").to_string()
 }
 
 /// The frame of every page: the navigation, who is signed in, sign-out.
-fn layout(user: Option<&SignedIn>, title: &str, body: Markup) -> Markup {
+pub(super) fn layout(user: Option<&SignedIn>, title: &str, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -50,6 +50,7 @@ fn layout(user: Option<&SignedIn>, title: &str, body: Markup) -> Markup {
                     @if let Some(user) = user {
                         nav aria-label="Main" {
                             a href="/leads" { "Review queue" }
+                            a href="/profile" { "Profile" }
                         }
                         div class="who" {
                             span { "Tenant " strong { (user.caller.tenant) } " · "

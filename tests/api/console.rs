@@ -35,13 +35,13 @@ async fn app(backend: Backend) -> TestApp {
 }
 
 /// A browser: keeps cookies, does not follow redirects (so tests see them).
-struct Browser {
+pub(crate) struct Browser {
     http: reqwest::Client,
     base: String,
 }
 
 impl Browser {
-    fn new(app: &TestApp) -> Browser {
+    pub(crate) fn new(app: &TestApp) -> Browser {
         let port = app.console_port.expect("the console is on");
         Browser {
             http: reqwest::Client::builder()
@@ -53,7 +53,7 @@ impl Browser {
         }
     }
 
-    async fn get(&self, path: &str) -> reqwest::Response {
+    pub(crate) async fn get(&self, path: &str) -> reqwest::Response {
         self.http
             .get(format!("{}{path}", self.base))
             .send()
@@ -61,7 +61,7 @@ impl Browser {
             .expect("GET")
     }
 
-    async fn post(&self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+    pub(crate) async fn post(&self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
         self.http
             .post(format!("{}{path}", self.base))
             .form(form)
@@ -70,7 +70,7 @@ impl Browser {
             .expect("POST")
     }
 
-    async fn page(&self, path: &str) -> String {
+    pub(crate) async fn page(&self, path: &str) -> String {
         let response = self.get(path).await;
         assert_eq!(response.status(), StatusCode::OK, "GET {path}");
         response.text().await.expect("a page")
@@ -78,7 +78,7 @@ impl Browser {
 
     /// Signs in with `key` (empty: without one) and returns the session's
     /// CSRF token, read from the page signed in to.
-    async fn sign_in(&self, key: &str) -> String {
+    pub(crate) async fn sign_in(&self, key: &str) -> String {
         let form = self.page("/sign-in?next=/leads").await;
         let csrf = csrf_of(&form);
         let response = self
@@ -112,7 +112,7 @@ impl Browser {
     }
 }
 
-fn csrf_of(page: &str) -> String {
+pub(crate) fn csrf_of(page: &str) -> String {
     let at = page
         .find("name=\"csrf\" value=\"")
         .unwrap_or_else(|| panic!("no CSRF token in:\n{page}"));
@@ -120,7 +120,7 @@ fn csrf_of(page: &str) -> String {
     rest[..64].to_owned()
 }
 
-fn location(response: &reqwest::Response) -> String {
+pub(crate) fn location(response: &reqwest::Response) -> String {
     response
         .headers()
         .get(LOCATION)

@@ -9,6 +9,7 @@ mod auth;
 mod bulk;
 mod cli;
 mod console;
+mod console_profile;
 mod criteria_and_health;
 mod failures;
 mod health_check;
