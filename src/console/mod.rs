@@ -11,6 +11,8 @@ mod audit;
 mod funnel;
 mod import;
 mod pages;
+mod profile;
+mod profile_pages;
 pub mod session;
 mod tls;
 
@@ -97,6 +99,8 @@ pub fn router(state: ConsoleState) -> Router {
         .route("/import/{id}/results.csv", get(import::results))
         .route("/funnel", get(funnel::funnel))
         .route("/audit", get(audit::audit))
+        .route("/profile", get(profile::show).post(profile::publish))
+        .route("/profile/preview", post(profile::preview))
         .route("/static/console.css", get(css))
         .fallback(|| async { page_error(StatusCode::NOT_FOUND, "No such page.") })
         .with_state(state)

@@ -21,7 +21,7 @@ pub(super) fn title_case(code: &str) -> String {
     }
 }
 
-fn outcome_badge(outcome: Option<Outcome>) -> Markup {
+pub(super) fn outcome_badge(outcome: Option<Outcome>) -> Markup {
     match outcome {
         Some(o) => html! {
             span class={ "badge " (o.code().to_ascii_lowercase()) } { (title_case(o.code())) }
@@ -30,7 +30,7 @@ fn outcome_badge(outcome: Option<Outcome>) -> Markup {
     }
 }
 
-fn time(ts: jiff::Timestamp) -> String {
+pub(super) fn time(ts: jiff::Timestamp) -> String {
     ts.strftime("%Y-%m-%d %H:%M UTC").to_string()
 }
 
@@ -64,6 +64,7 @@ pub(super) fn layout_refreshing(
                         nav aria-label="Main" {
                             a href="/leads" { "Review queue" }
                             a href="/funnel" { "Funnel" }
+                            a href="/profile" { "Profile" }
                             @if user.caller.role.includes(Role::Scorer) { a href="/import" { "Import" } }
                             @if user.caller.role.includes(Role::Admin) { a href="/audit" { "Audit" } }
                         }

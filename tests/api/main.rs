@@ -11,6 +11,7 @@ mod cli;
 mod console;
 mod console_funnel;
 mod console_import;
+mod console_profile;
 mod criteria_and_health;
 mod failures;
 mod health_check;
