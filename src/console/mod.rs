@@ -5,7 +5,8 @@
 //!
 //! URLs are stable, to paste into a CRM note: `/sign-in`, `/leads` (the
 //! review queue; filters as query parameters), `/leads/{lead_id}`,
-//! `/import` (and `/import/{job}` for one upload).
+//! `/funnel`, `/profile`, `/import` (and `/import/{job}` for one upload),
+//! `/audit`.
 
 mod audit;
 mod funnel;
