@@ -13,6 +13,7 @@
 mod helpers;
 
 mod driver;
+mod pages;
 
 use leadqual::auth::Role;
 use leadqual::proto::v1 as pb;
