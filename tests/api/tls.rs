@@ -108,3 +108,76 @@ async fn a_client_that_does_not_trust_the_certificate_is_refused() {
     let result = client.list_criteria(pb::ListCriteriaRequest {}).await;
     assert!(result.is_err(), "an untrusted certificate: {result:?}");
 }
+
+/// With a certificate configured, the console is served over TLS with the
+/// same certificate, and its cookies are Secure.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_is_served_over_tls_with_secure_cookies() {
+    use rustls_pki_types::ServerName;
+    use rustls_pki_types::pem::PemObject;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio_rustls::rustls::{ClientConfig, RootCertStore};
+
+    let tls = TestTls::generate();
+    let app = spawn_app_with(
+        Backend::Sqlite,
+        AppOptions {
+            tls: Some(tls.clone()),
+            console: true,
+            ..Default::default()
+        },
+    )
+    .await;
+    let port = app.console_port.expect("the console is on");
+    let mut roots = RootCertStore::empty();
+    roots
+        .add(rustls_pki_types::CertificateDer::from_pem_slice(tls.ca_pem.as_bytes()).expect("PEM"))
+        .expect("the test CA");
+    let provider = std::sync::Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+    let config = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("protocol versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("connect");
+    let name = ServerName::try_from("localhost").expect("a name");
+    let mut stream = connector.connect(name, tcp).await.expect("a TLS handshake");
+    stream
+        .write_all(b"GET /sign-in HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .await
+        .expect("a request");
+    let mut response = String::new();
+    stream
+        .read_to_string(&mut response)
+        .await
+        .expect("a response");
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    let cookie = response
+        .lines()
+        .find(|l| {
+            l.to_ascii_lowercase()
+                .starts_with("set-cookie: lq_sign_in=")
+        })
+        .unwrap_or_else(|| panic!("a sign-in cookie in:\n{response}"));
+    for attribute in ["Secure", "HttpOnly", "SameSite=Strict"] {
+        assert!(cookie.contains(attribute), "{cookie}");
+    }
+
+    // Plaintext HTTP gets no page.
+    let mut plain = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("connect");
+    plain
+        .write_all(b"GET /sign-in HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .await
+        .expect("a request");
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), plain.read_to_end(&mut answer)).await;
+    assert!(
+        !String::from_utf8_lossy(&answer).contains("HTTP/1.1 200"),
+        "no page over plaintext"
+    );
+}
