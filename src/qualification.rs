@@ -364,18 +364,11 @@ impl Qualifier {
     ) -> Result<(Vec<LeadView>, bool), AppError> {
         // One time for what the filter and the views call in force.
         let now = now();
-        let mut leads = self
+        let leads = self
             .storage
             .list_leads(tenant, filter, now, after, page_size + 1)
             .await?;
-        let more = truncate_page(&mut leads, page_size);
-        Ok((
-            leads
-                .into_iter()
-                .map(|stored| LeadView::at(stored, now))
-                .collect(),
-            more,
-        ))
+        Ok(lead_page(leads, page_size, now))
     }
 
     /// Leads most recently qualified first, after the `(updated_at, lead_id)`
@@ -389,18 +382,11 @@ impl Qualifier {
         page_size: i64,
     ) -> Result<(Vec<LeadView>, bool), AppError> {
         let now = now();
-        let mut leads = self
+        let leads = self
             .storage
             .recent_leads(tenant, filter, now, after, page_size + 1)
             .await?;
-        let more = truncate_page(&mut leads, page_size);
-        Ok((
-            leads
-                .into_iter()
-                .map(|stored| LeadView::at(stored, now))
-                .collect(),
-            more,
-        ))
+        Ok(lead_page(leads, page_size, now))
     }
 
     pub async fn get_verdict(
@@ -674,6 +660,21 @@ impl Qualifier {
         let more = truncate_page(&mut events, page_size);
         Ok((events, more))
     }
+}
+
+/// A page of leads fetched with one extra row, as views at `now`, and
+/// whether another page follows.
+fn lead_page(
+    mut leads: Vec<StoredLeadView>,
+    page_size: i64,
+    now: Timestamp,
+) -> (Vec<LeadView>, bool) {
+    let more = truncate_page(&mut leads, page_size);
+    let views = leads
+        .into_iter()
+        .map(|stored| LeadView::at(stored, now))
+        .collect();
+    (views, more)
 }
 
 /// Cuts a listing fetched with one extra row back to `page_size`; true when

@@ -76,9 +76,9 @@ pub struct TlsFiles {
     pub key: PathBuf,
 }
 
-/// How long a scrape in progress may hold the metrics listener open at
-/// shutdown.
-const METRICS_STOP_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long a request in progress may hold the metrics or the console
+/// listener open at shutdown.
+const LISTENER_STOP_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// A bound, migrated, ready-to-run service.
 pub struct Application {
@@ -279,28 +279,31 @@ impl Application {
             }
         };
         // The console stops with the server.
-        let _ = stop_console.send(());
-        if let Some(mut console) = console {
-            match tokio::time::timeout(METRICS_STOP_TIMEOUT, &mut console).await {
-                Ok(Ok(Ok(()))) => {}
-                Ok(Ok(Err(e))) => tracing::error!(error = %format!("{e:#}"), "console listener"),
-                Ok(Err(e)) => tracing::error!(error = %e, "the console listener panicked"),
-                Err(_) => console.abort(),
-            }
-        }
+        stop_listener("console", stop_console, console).await;
         // Metrics stay up while calls drain, and stop with the server.
-        let _ = stop_metrics.send(());
-        if let Some(mut metrics) = metrics {
-            match tokio::time::timeout(METRICS_STOP_TIMEOUT, &mut metrics).await {
-                Ok(Ok(Ok(()))) => {}
-                Ok(Ok(Err(e))) => tracing::error!(error = %format!("{e:#}"), "metrics listener"),
-                Ok(Err(e)) => tracing::error!(error = %e, "the metrics listener panicked"),
-                Err(_) => metrics.abort(),
-            }
-        }
+        stop_listener("metrics", stop_metrics, metrics).await;
         served?;
         tracing::info!("stopped");
         Ok(())
+    }
+}
+
+/// Tells a listener served beside the gRPC one to stop, and waits a little
+/// for a request in progress before cutting it off.
+async fn stop_listener(
+    name: &str,
+    stop: oneshot::Sender<()>,
+    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+) {
+    let _ = stop.send(());
+    let Some(mut task) = task else {
+        return;
+    };
+    match tokio::time::timeout(LISTENER_STOP_TIMEOUT, &mut task).await {
+        Ok(Ok(Ok(()))) => {}
+        Ok(Ok(Err(e))) => tracing::error!(error = %format!("{e:#}"), "{name} listener"),
+        Ok(Err(e)) => tracing::error!(error = %e, "the {name} listener panicked"),
+        Err(_) => task.abort(),
     }
 }
 

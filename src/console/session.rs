@@ -45,11 +45,7 @@ pub fn token() -> String {
 
 /// Whether two tokens are equal, in time independent of where they differ.
 pub fn same_token(a: &str, b: &str) -> bool {
-    a.len() == b.len()
-        && a.bytes()
-            .zip(b.bytes())
-            .fold(0u8, |diff, (x, y)| diff | (x ^ y))
-            == 0
+    crate::auth::constant_time_eq(a.as_bytes(), b.as_bytes())
 }
 
 impl Sessions {

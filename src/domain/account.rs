@@ -233,6 +233,10 @@ pub enum Measure {
 /// The numbers behind a sentence, and which sentence they go in.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Found {
+    /// A fact the rule reads is unknown.
+    NotKnown {
+        fact: &'static str,
+    },
     Profit {
         profit: i64,
         target: i64,
@@ -341,6 +345,7 @@ fn plural(n: impl Into<f64>, one: &str, many: &str) -> String {
 impl fmt::Display for Found {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
+            Found::NotKnown { fact } => write!(f, "{fact} is not known yet"),
             Found::Profit {
                 profit,
                 target,
@@ -641,24 +646,8 @@ fn missing(names: &[&'static str]) -> Vec<FactName> {
     names.iter().map(|n| Cow::Borrowed(*n)).collect()
 }
 
-fn unknown_fact(name: &'static str) -> Words {
-    Words::Fixed(match name {
-        "gross_profit_usd" => "gross_profit_usd is not known yet",
-        "referrals_count" => "referrals_count is not known yet",
-        "first_purchase_date" => "first_purchase_date is not known yet",
-        "cost_to_serve_usd" => "cost_to_serve_usd is not known yet",
-        "orders_count" => "orders_count is not known yet",
-        "last_contact_date" => "last_contact_date is not known yet",
-        "progress_requests_per_week" => "progress_requests_per_week is not known yet",
-        "has_written_spec" => "has_written_spec is not known yet",
-        "decision_postponements" => "decision_postponements is not known yet",
-        "rush_requests" => "rush_requests is not known yet",
-        "median_reply_days" => "median_reply_days is not known yet",
-        "out_of_scope_changes" => "out_of_scope_changes is not known yet",
-        "disrespectful_incidents" => "disrespectful_incidents is not known yet",
-        "discount_requested_pct" => "discount_requested_pct is not known yet",
-        _ => "a fact it needs is not known yet",
-    })
+fn unknown_fact(fact: &'static str) -> Words {
+    Words::Found(Found::NotKnown { fact })
 }
 
 /// `value / target` clamped to [0, 1].

@@ -66,86 +66,57 @@ pub fn rate(value: Option<f64>, field: &str, v: &mut Vec<Violation>) -> Option<f
     within(value, MAX_RATE, field, v)
 }
 
+/// Applies `$apply` to every account setting, by its name in both
+/// `AccountSettings` and `pb::Profile`: one list for both directions.
+macro_rules! account_settings {
+    ($apply:ident) => {
+        $apply!(
+            value_weight_profit,
+            value_weight_referrals,
+            value_weight_tenure,
+            value_weight_cost_to_serve,
+            value_profit_target_usd,
+            value_referrals_target,
+            value_tenure_target_months,
+            tier_a_min_score,
+            tier_b_min_score,
+            black_list_min_overdue_usd,
+            vip_min_gross_profit_usd,
+            adept_min_share_of_wallet,
+            loyal_min_orders,
+            loyal_min_tenure_months,
+            black_list_knockout,
+            churn_contact_gap_days,
+            playbook_min_progress_requests_per_week,
+            playbook_min_decision_postponements,
+            playbook_min_rush_requests,
+            playbook_min_median_reply_days,
+            playbook_min_out_of_scope_changes,
+            playbook_min_discount_requested_pct,
+        )
+    };
+}
+
 /// A profile's account settings; unset ones take their defaults. Ranges and
 /// cross-field rules are checked with the rest of the profile.
 pub fn settings(p: &pb::Profile) -> AccountSettings {
     let d = AccountSettings::default();
-    AccountSettings {
-        value_weight_profit: p.value_weight_profit.unwrap_or(d.value_weight_profit),
-        value_weight_referrals: p.value_weight_referrals.unwrap_or(d.value_weight_referrals),
-        value_weight_tenure: p.value_weight_tenure.unwrap_or(d.value_weight_tenure),
-        value_weight_cost_to_serve: p
-            .value_weight_cost_to_serve
-            .unwrap_or(d.value_weight_cost_to_serve),
-        value_profit_target_usd: p
-            .value_profit_target_usd
-            .unwrap_or(d.value_profit_target_usd),
-        value_referrals_target: p.value_referrals_target.unwrap_or(d.value_referrals_target),
-        value_tenure_target_months: p
-            .value_tenure_target_months
-            .unwrap_or(d.value_tenure_target_months),
-        tier_a_min_score: p.tier_a_min_score.unwrap_or(d.tier_a_min_score),
-        tier_b_min_score: p.tier_b_min_score.unwrap_or(d.tier_b_min_score),
-        black_list_min_overdue_usd: p
-            .black_list_min_overdue_usd
-            .unwrap_or(d.black_list_min_overdue_usd),
-        vip_min_gross_profit_usd: p
-            .vip_min_gross_profit_usd
-            .unwrap_or(d.vip_min_gross_profit_usd),
-        adept_min_share_of_wallet: p
-            .adept_min_share_of_wallet
-            .unwrap_or(d.adept_min_share_of_wallet),
-        loyal_min_orders: p.loyal_min_orders.unwrap_or(d.loyal_min_orders),
-        loyal_min_tenure_months: p
-            .loyal_min_tenure_months
-            .unwrap_or(d.loyal_min_tenure_months),
-        black_list_knockout: p.black_list_knockout.unwrap_or(d.black_list_knockout),
-        churn_contact_gap_days: p.churn_contact_gap_days.unwrap_or(d.churn_contact_gap_days),
-        playbook_min_progress_requests_per_week: p
-            .playbook_min_progress_requests_per_week
-            .unwrap_or(d.playbook_min_progress_requests_per_week),
-        playbook_min_decision_postponements: p
-            .playbook_min_decision_postponements
-            .unwrap_or(d.playbook_min_decision_postponements),
-        playbook_min_rush_requests: p
-            .playbook_min_rush_requests
-            .unwrap_or(d.playbook_min_rush_requests),
-        playbook_min_median_reply_days: p
-            .playbook_min_median_reply_days
-            .unwrap_or(d.playbook_min_median_reply_days),
-        playbook_min_out_of_scope_changes: p
-            .playbook_min_out_of_scope_changes
-            .unwrap_or(d.playbook_min_out_of_scope_changes),
-        playbook_min_discount_requested_pct: p
-            .playbook_min_discount_requested_pct
-            .unwrap_or(d.playbook_min_discount_requested_pct),
+    macro_rules! from_wire {
+        ($($name:ident),+ $(,)?) => {
+            AccountSettings { $($name: p.$name.unwrap_or(d.$name)),+ }
+        };
     }
+    account_settings!(from_wire)
 }
 
 /// Spells out every account setting of a resolved profile.
 pub fn settings_to_wire(s: &AccountSettings, p: &mut pb::Profile) {
-    p.value_weight_profit = Some(s.value_weight_profit);
-    p.value_weight_referrals = Some(s.value_weight_referrals);
-    p.value_weight_tenure = Some(s.value_weight_tenure);
-    p.value_weight_cost_to_serve = Some(s.value_weight_cost_to_serve);
-    p.value_profit_target_usd = Some(s.value_profit_target_usd);
-    p.value_referrals_target = Some(s.value_referrals_target);
-    p.value_tenure_target_months = Some(s.value_tenure_target_months);
-    p.tier_a_min_score = Some(s.tier_a_min_score);
-    p.tier_b_min_score = Some(s.tier_b_min_score);
-    p.black_list_min_overdue_usd = Some(s.black_list_min_overdue_usd);
-    p.vip_min_gross_profit_usd = Some(s.vip_min_gross_profit_usd);
-    p.adept_min_share_of_wallet = Some(s.adept_min_share_of_wallet);
-    p.loyal_min_orders = Some(s.loyal_min_orders);
-    p.loyal_min_tenure_months = Some(s.loyal_min_tenure_months);
-    p.black_list_knockout = Some(s.black_list_knockout);
-    p.churn_contact_gap_days = Some(s.churn_contact_gap_days);
-    p.playbook_min_progress_requests_per_week = Some(s.playbook_min_progress_requests_per_week);
-    p.playbook_min_decision_postponements = Some(s.playbook_min_decision_postponements);
-    p.playbook_min_rush_requests = Some(s.playbook_min_rush_requests);
-    p.playbook_min_median_reply_days = Some(s.playbook_min_median_reply_days);
-    p.playbook_min_out_of_scope_changes = Some(s.playbook_min_out_of_scope_changes);
-    p.playbook_min_discount_requested_pct = Some(s.playbook_min_discount_requested_pct);
+    macro_rules! to_wire {
+        ($($name:ident),+ $(,)?) => {
+            $(p.$name = Some(s.$name);)+
+        };
+    }
+    account_settings!(to_wire);
 }
 
 fn names(missing: &[std::borrow::Cow<'static, str>]) -> Vec<String> {

@@ -191,26 +191,34 @@ impl<B: Backend> SqlStorage<B> {
         Ok(true)
     }
 
-    /// Orders `query` newest first by `created_at` and then `id`, after the
-    /// `(created_at, id)` of the last row of the previous page.
+    /// Orders `query` newest first by the timestamp `column` and then `id`,
+    /// after the `(column, id)` of the last row of the previous page.
     fn newest_first<'q>(
         query: &mut Statement<'q, B::Db>,
+        column: &str,
         id: &str,
         after: Option<(Timestamp, String)>,
         limit: i64,
     ) {
-        if let Some((created_at, last_id)) = after {
-            let created_at = codec::ts_to_text(created_at);
+        if let Some((at, last_id)) = after {
+            let at = codec::ts_to_text(at);
             let ts = <B::Db as Dialect>::TIMESTAMP;
-            query.push(" AND (created_at < ").bind(created_at.clone());
-            query.push(ts).push(" OR (created_at = ").bind(created_at);
+            query
+                .push(" AND (")
+                .push(column)
+                .push(" < ")
+                .bind(at.clone());
+            query
+                .push(ts)
+                .push(" OR (")
+                .push(column)
+                .push(" = ")
+                .bind(at);
             query.push(ts).push(" AND ").push(id).push(" < ");
             query.bind(last_id).push("))");
         }
-        query
-            .push(" ORDER BY created_at DESC, ")
-            .push(id)
-            .push(" DESC LIMIT ");
+        query.push(" ORDER BY ").push(column).push(" DESC, ");
+        query.push(id).push(" DESC LIMIT ");
         query.bind(limit);
     }
 
@@ -435,20 +443,7 @@ impl<B: Backend> Storage for SqlStorage<B> {
     ) -> StorageResult<Vec<StoredLeadView>> {
         let mut query = Self::select(&self.columns.lead_view, "leads", tenant);
         lead_filter::<B::Db>(&mut query, filter, at);
-        let ts = <B::Db as Dialect>::TIMESTAMP;
-        if let Some((updated_at, lead_id)) = after {
-            let updated_at = codec::ts_to_text(updated_at);
-            query.push(" AND (updated_at < ").bind(updated_at.clone());
-            query.push(ts).push(" OR (updated_at = ").bind(updated_at);
-            query
-                .push(ts)
-                .push(" AND lead_id < ")
-                .bind(lead_id)
-                .push("))");
-        }
-        query
-            .push(" ORDER BY updated_at DESC, lead_id DESC LIMIT ")
-            .bind(limit);
+        Self::newest_first(&mut query, "updated_at", "lead_id", after, limit);
         self.read_all(query, decode::<LeadViewRow, _>).await
     }
 
@@ -521,18 +516,18 @@ impl<B: Backend> Storage for SqlStorage<B> {
         }
         counts.push(" GROUP BY l.stage, l.latest_outcome");
 
-        let mut missing = Statement::<B::Db>::new("SELECT s.criterion, m.value, count(*)");
-        let facts = format!(
-            " JOIN signals AS s ON s.verdict_id = v.verdict_id CROSS JOIN {}",
-            <B::Db as Dialect>::json_array_texts("s.missing_facts", "m")
-        );
-        latest_verdicts(&mut missing, &facts, tenant, &filter);
-        missing.push(" AND s.status = 'UNKNOWN' GROUP BY s.criterion, m.value");
-
         let mut conn = self.backend.reader().await?;
         let mut tx = conn.begin_with(<B::Db as Dialect>::BEGIN_SNAPSHOT).await?;
         let groups: Vec<(String,)> = counts.fetch_all(&mut *tx).await?;
         let missing_facts = if filter.missing_facts {
+            // Per criterion and fact, from every unknown signal's row.
+            let mut missing = Statement::<B::Db>::new("SELECT s.criterion, m.value, count(*)");
+            let facts = format!(
+                " JOIN signals AS s ON s.verdict_id = v.verdict_id CROSS JOIN {}",
+                <B::Db as Dialect>::json_array_texts("s.missing_facts", "m")
+            );
+            latest_verdicts(&mut missing, &facts, tenant, &filter);
+            missing.push(" AND s.status = 'UNKNOWN' GROUP BY s.criterion, m.value");
             missing.fetch_all(&mut *tx).await?
         } else {
             Vec::new()
@@ -743,7 +738,7 @@ impl<B: Backend> Storage for SqlStorage<B> {
         if !show_revoked {
             query.push(" AND revoked_at IS NULL");
         }
-        Self::newest_first(&mut query, "key_id", after, limit);
+        Self::newest_first(&mut query, "created_at", "key_id", after, limit);
         self.read_all(query, decode_doc).await
     }
 
@@ -802,7 +797,7 @@ impl<B: Backend> Storage for SqlStorage<B> {
         if let Some(lead_id) = lead_id {
             query.push(" AND lead_id = ").bind(lead_id);
         }
-        Self::newest_first(&mut query, "override_id", after, limit);
+        Self::newest_first(&mut query, "created_at", "override_id", after, limit);
         self.read_all(query, decode_doc).await
     }
 
