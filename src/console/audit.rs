@@ -9,7 +9,7 @@ use maud::{Markup, html};
 use serde::Deserialize;
 
 use super::pages::layout;
-use super::{ConsoleState, SignedIn, app_error, form_urlencoded, html};
+use super::{ConsoleState, SignedIn, app_error, html, lead_href, query_value};
 use crate::auth::Role;
 use crate::domain::Violation;
 use crate::error::AppError;
@@ -191,7 +191,7 @@ impl Position<'_> {
             q.push(format!("kind={}", k.code().to_ascii_lowercase()));
         }
         if let Some(id) = self.lead_id {
-            q.push(format!("lead_id={}", form_urlencoded(id)));
+            q.push(format!("lead_id={}", query_value(id)));
         }
         if let Some(after) = after {
             q.push(format!("after={after}"));
@@ -244,7 +244,7 @@ pub fn page(user: &SignedIn, events: &[AuditEvent], at: &Position<'_>) -> Markup
                                 td { (kind_label(e.kind)) }
                                 td { (e.actor) }
                                 td { @if let Some(id) = &e.lead_id {
-                                    a href={ "/leads/" (form_urlencoded(id)) } { (id) }
+                                    a href=(lead_href(id)) { (id) }
                                 } }
                                 td { (e.subject) }
                                 td { (change(e)) }

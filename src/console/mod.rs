@@ -30,6 +30,7 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum_extra::extract::cookie::CookieJar;
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::Deserialize;
 use tokio::net::TcpListener;
 
@@ -230,21 +231,32 @@ pub struct SignInFirst {
 
 impl IntoResponse for SignInFirst {
     fn into_response(self) -> Response {
-        let next = form_urlencoded(&self.next);
+        let next = query_value(&self.next);
         Redirect::to(&format!("/sign-in?next={next}")).into_response()
     }
 }
 
-fn form_urlencoded(value: &str) -> String {
-    value
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
+/// What a query value keeps as it is: RFC 3986's unreserved characters and
+/// `/`; every other byte is percent-encoded (`&`, `#`, `+`, `%`, spaces, …).
+const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~')
+    .remove(b'/');
+
+/// What a path segment keeps as it is: the unreserved characters only, so a
+/// `/` or `?` in a lead id stays inside its segment.
+const PATH_SEGMENT: &AsciiSet = &QUERY_VALUE.add(b'/');
+
+/// `value` as a query parameter's value.
+pub(crate) fn query_value(value: &str) -> String {
+    utf8_percent_encode(value, QUERY_VALUE).to_string()
+}
+
+/// The page of the lead `lead_id`, whatever characters its id has.
+pub(crate) fn lead_href(lead_id: &str) -> String {
+    format!("/leads/{}", utf8_percent_encode(lead_id, PATH_SEGMENT))
 }
 
 impl FromRequestParts<ConsoleState> for SignedIn {
@@ -482,9 +494,7 @@ async fn queue(
         .filter(|s| !s.is_empty())
     {
         return match LeadId::parse(lead_id) {
-            Ok(id) => {
-                Redirect::to(&format!("/leads/{}", form_urlencoded(id.as_str()))).into_response()
-            }
+            Ok(id) => Redirect::to(&lead_href(id.as_str())).into_response(),
             Err(e) => app_error(
                 Some(&user),
                 AppError::InvalidArgument(vec![crate::domain::Violation::new("lead_id", e)]),
@@ -647,7 +657,7 @@ async fn override_lead(
         .override_verdict(&user.caller.tenant, &user.caller.actor, command)
         .await
     {
-        Ok(_) => Redirect::to(&format!("/leads/{}", form_urlencoded(&lead_id))).into_response(),
+        Ok(_) => Redirect::to(&lead_href(&lead_id)).into_response(),
         Err(e) => app_error(Some(&user), e),
     }
 }
@@ -685,7 +695,7 @@ async fn clear_override(
         .clear_override(&user.caller.tenant, &user.caller.actor, &id, reason)
         .await
     {
-        Ok(_) => Redirect::to(&format!("/leads/{}", form_urlencoded(&lead_id))).into_response(),
+        Ok(_) => Redirect::to(&lead_href(&lead_id)).into_response(),
         Err(e) => app_error(Some(&user), e),
     }
 }

@@ -5,7 +5,7 @@
 use axum::http::StatusCode;
 use maud::{DOCTYPE, Markup, html};
 
-use super::SignedIn;
+use super::{SignedIn, lead_href, query_value};
 use crate::auth::Role;
 use crate::domain::account::{Account, ChurnStatus, PlaybookStatus, ValueStatus};
 use crate::domain::{Outcome, SignalStatus, Stage};
@@ -148,7 +148,7 @@ pub fn queue(
         if let Some(s) = stage {
             q.push(format!("stage={}", s.code().to_ascii_lowercase()));
         }
-        q.push(format!("after={after}"));
+        q.push(format!("after={}", query_value(after)));
         q.join("&")
     };
     layout(
@@ -194,7 +194,7 @@ pub fn queue(
                             @let (effective, _) = view.effective_outcome();
                             @let verdict = view.latest_verdict.as_ref();
                             tr {
-                                td { a href={ "/leads/" (view.lead.lead_id) } { (view.lead.lead_id) } }
+                                td { a href=(lead_href(&view.lead.lead_id)) { (view.lead.lead_id) } }
                                 td { (title_case(view.lead.stage.code())) }
                                 td { (outcome_badge(effective))
                                     @if view.active_override.is_some() { " " span class="note" { "(override)" } } }
@@ -337,7 +337,7 @@ pub fn lead(
     let lead = &view.lead;
     let (effective, reason) = view.effective_outcome();
     let facts = serde_json::to_value(&lead.facts).unwrap_or_default();
-    let lead_path = format!("/leads/{}", lead.lead_id);
+    let lead_path = lead_href(&lead.lead_id);
     layout(
         Some(user),
         &lead.lead_id,

@@ -434,7 +434,7 @@ fn changed_leads(p: &Preview) -> Markup {
                     @for (now, then) in &p.sample {
                         @let knockouts: Vec<&str> = then.evaluation.knockouts_fired().into_iter().map(Criterion::code).collect();
                         tr {
-                            td { a href={ "/leads/" (super::form_urlencoded(&now.lead_id)) } { (now.lead_id) } }
+                            td { a href=(super::lead_href(&now.lead_id)) { (now.lead_id) } }
                             td { (outcome_badge(Some(now.evaluation.outcome))) " score " (now.evaluation.score) }
                             td { (outcome_badge(Some(then.evaluation.outcome))) " score " (then.evaluation.score) }
                             td { (knockouts.join(", ")) }

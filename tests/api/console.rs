@@ -21,6 +21,7 @@ backend_tests!(
     signing_out_or_revoking_the_key_ends_the_session,
     the_queue_filters_and_pages_newest_first,
     lead_ids_are_escaped_in_the_pages,
+    a_lead_id_with_url_characters_has_working_links,
 );
 
 pub(crate) async fn app(backend: Backend) -> TestApp {
@@ -463,4 +464,47 @@ async fn lead_ids_are_escaped_in_the_pages(backend: Backend) {
         queue.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
         "{queue}"
     );
+}
+
+async fn a_lead_id_with_url_characters_has_working_links(backend: Backend) {
+    let mut app = app(backend).await;
+    let odd = "crm/42?x=1#top 50%&more";
+    app.qualify(rude_client(odd)).await;
+    let key = app.issue_key("default", &[Role::Scorer]).await;
+    let browser = Browser::new(&app);
+    let csrf = browser.sign_in(&key.secret).await;
+
+    // The queue's link opens that lead's page.
+    let queue = browser.page("/leads").await;
+    let at = queue.find("href=\"/leads/crm").expect("a link to the lead") + 6;
+    let href = queue[at..]
+        .split('"')
+        .next()
+        .expect("a closed link")
+        .to_owned();
+    assert!(!href[7..].contains(['/', '?', '#', ' ', '&']), "{href}");
+    let lead = browser.page(&href).await;
+    assert!(lead.contains("Lead crm/42?x=1#top 50%&amp;more"), "{lead}");
+
+    // The search box and a form's redirect land on the same page.
+    let search = browser
+        .get(&format!(
+            "/leads?lead_id={}",
+            href.trim_start_matches("/leads/")
+        ))
+        .await;
+    assert_eq!(location(&search), href);
+    let done = browser
+        .post(
+            &format!("{href}/override"),
+            &[
+                ("csrf", &csrf),
+                ("outcome", "qualified"),
+                ("reason", "checked by phone"),
+                ("author", "jane@seller.example"),
+            ],
+        )
+        .await;
+    assert_eq!(done.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&done), href);
 }
